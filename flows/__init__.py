@@ -1,0 +1,1 @@
+"""Prefect flows: wiring only. Each calls the stage tasks in order."""

@@ -1,0 +1,42 @@
+"""The training pipeline: validate, window, walk forward, compare with baselines, refit, register."""
+from __future__ import annotations
+
+from prefect import flow
+
+from lstm_core.config import PipelineConfig
+from lstm_pipeline import progress
+from tasks.data import load_data, split_folds, validate_data, window_data
+from tasks.folds import evaluate_baselines, evaluate_lstm, prepare_fold, resample_fold, train_fold
+from tasks.tracking import aggregate, finish_run, log_fold, refit_final, register_model, start_run, summarise
+
+
+@flow(name="training_pipeline", log_prints=True)
+def training_pipeline(config: PipelineConfig) -> dict:
+    """Can an LSTM warn of the event? Purged walk-forward folds against baselines, then register."""
+    loaded = load_data(config)
+    run_id = start_run(config, loaded)
+    try:
+        validate_data(loaded, run_id)
+        windows = window_data(loaded, config)
+        split = split_folds(windows, config)
+        folds = []
+        for summary in split["folds"]:
+            k = summary["fold"]
+            progress.report("fold", fold=k, folds=len(split["folds"]))
+            fold_uri = prepare_fold(windows, split, k, config)
+            resampled = resample_fold(fold_uri, k, config)
+            trained = train_fold(resampled, fold_uri, k, config)
+            lstm = evaluate_lstm(trained, fold_uri, k, config)
+            baselines = evaluate_baselines(fold_uri, k, config)
+            log_fold(run_id, config, k, summary, resampled, trained, lstm, baselines)
+            folds.append({"k": k, "trained": trained, "lstm": lstm, "baselines": baselines})
+        agg = aggregate(run_id, config, folds)
+        progress.report("fold", fold="final", folds=len(split["folds"]))
+        scorer_uri = refit_final(windows, config, agg)
+        registered = register_model(scorer_uri, run_id, config, loaded, agg)
+        result = summarise(run_id, config, loaded, windows, split, folds, agg, registered)
+    except BaseException:
+        finish_run(run_id, "FAILED")
+        raise
+    finish_run(run_id, "FINISHED")
+    return result

@@ -1,0 +1,55 @@
+"""Walk-forward scoring, one function for every model: the LSTM and each baseline alike.
+
+Each model is fitted on the training part, its threshold is chosen on the validation slice, and that
+threshold is applied unchanged to the test part. Nothing is fitted on test windows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lstm_core.baselines import WindowModel
+from lstm_core.metrics import METRIC_NAMES, aggregate, choose_threshold, pooled_metrics, score_metrics
+from lstm_core.windows import WindowSet
+
+
+@dataclass(frozen=True)
+class FoldScore:
+    """One model on one fold: the validation-chosen threshold, test metrics and test scores."""
+
+    model: str
+    threshold: float
+    metrics: dict[str, float]
+    test_scores: np.ndarray
+
+
+def evaluate_fold(model: WindowModel, train: WindowSet, val: WindowSet, test: WindowSet,
+                  threshold_metric: str = "mcc", fit: bool = True) -> FoldScore:
+    """Fit (unless already fitted), choose the threshold on ``val``, score ``test``."""
+    if fit:
+        model.fit(train, val)
+    threshold = choose_threshold(val.y, model.predict_proba(val), threshold_metric)
+    scores = model.predict_proba(test)
+    return FoldScore(model.name, threshold, score_metrics(test.y, scores, threshold), scores)
+
+
+def summarise_models(y_by_fold: list[np.ndarray], per_fold: list[dict[str, FoldScore]]) -> dict[str, dict]:
+    """Per model: mean ± std of each metric over folds, and the metrics pooled over all test windows."""
+    out: dict[str, dict] = {}
+    for name in per_fold[0]:
+        scores = [fold[name] for fold in per_fold]
+        out[name] = {
+            **aggregate([s.metrics for s in scores]),
+            **{f"{k}_pooled": v for k, v in pooled_metrics(y_by_fold, [s.test_scores for s in scores],
+                                                          [s.threshold for s in scores]).items()
+               if k in METRIC_NAMES},
+        }
+    return out
+
+
+def best_baseline(summary: dict[str, dict], lstm: str = "lstm", metric: str = "pr_auc_mean") -> str | None:
+    """The baseline with the highest mean test PR-AUC (undefined values lose)."""
+    rivals = {k: v.get(metric, float("nan")) for k, v in summary.items() if k != lstm}
+    rivals = {k: v for k, v in rivals.items() if np.isfinite(v)}
+    return max(rivals, key=rivals.get) if rivals else None

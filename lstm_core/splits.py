@@ -1,0 +1,163 @@
+"""Walk-forward folds with a validation slice, purge and embargo.
+
+The data is cut into K+1 blocks (by window-end time, or by entity in order of first appearance); fold k
+trains on the blocks before block k (all of them, or only the previous one when sliding) and tests on
+block k. The latest ``val_fraction`` of each training part becomes its validation slice.
+
+Purge: a training or validation window whose target reads a row at or after the start of a later part
+is dropped, and so is one whose reach plus ``embargo`` rows gets there. So no row that decides a
+validation or test target is ever seen in training.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.preprocessing import StandardScaler
+
+from lstm_core.config import SplitConfig
+from lstm_core.data import DataError, Series
+from lstm_core.windows import WindowIndex, WindowSet, window_set
+
+
+@dataclass(frozen=True)
+class Fold:
+    """Positions into a WindowIndex for each part of one fold (k counts from 1)."""
+
+    k: int
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    purged: int = 0
+    bounds: dict[str, int] = field(default_factory=dict)  # val_start / test_start / test_stop (time split)
+
+
+def _reach_time(series: Series, index: WindowIndex, embargo: int) -> np.ndarray:
+    """Time of the last row that decides each window's target, pushed ``embargo`` rows later."""
+    entity_last = series.stops[series.entity[index.ends]] - 1
+    return series.time[np.minimum(index.reach + embargo, entity_last)]
+
+
+def _time_cuts(times: np.ndarray, blocks: int) -> np.ndarray:
+    """Cut points that split the sorted window-end times into ``blocks`` blocks of about equal counts."""
+    ordered = np.sort(times)
+    cuts = ordered[(np.arange(1, blocks) * len(ordered)) // blocks]
+    if len(np.unique(cuts)) < len(cuts) or (len(cuts) and cuts[0] <= ordered[0]):
+        raise DataError(
+            f"cannot cut {len(ordered)} windows into {blocks} time blocks: too many rows share a timestamp; "
+            "use fewer folds"
+        )
+    return cuts
+
+
+def time_folds(series: Series, index: WindowIndex, cfg: SplitConfig) -> list[Fold]:
+    """Folds cut on the time axis, with purge and embargo against each later part."""
+    end_t = series.time[index.ends]
+    reach_t = _reach_time(series, index, cfg.embargo)
+    cuts = _time_cuts(end_t, cfg.folds + 1)
+    lows = np.concatenate([[np.iinfo(np.int64).min], cuts])
+    highs = np.concatenate([cuts, [np.iinfo(np.int64).max]])
+    folds = []
+    for k in range(1, cfg.folds + 1):
+        train_lo = lows[0] if cfg.scheme == "expanding" else lows[k - 1]
+        test_lo, test_hi = lows[k], highs[k]
+        part = np.flatnonzero((end_t >= train_lo) & (end_t < test_lo))
+        val_start = np.sort(end_t[part])[int(len(part) * (1 - cfg.val_fraction))] if len(part) else test_lo
+        train = part[(end_t[part] < val_start) & (reach_t[part] < val_start)]
+        val = part[(end_t[part] >= val_start) & (reach_t[part] < test_lo)]
+        test = np.flatnonzero((end_t >= test_lo) & (end_t < test_hi))
+        bounds = {"val_start": int(val_start), "test_start": int(test_lo), "test_stop": int(min(test_hi, end_t.max() + 1))}
+        folds.append(Fold(k, train, val, test, len(part) - len(train) - len(val), bounds))
+    return folds
+
+
+def entity_folds(series: Series, index: WindowIndex, cfg: SplitConfig) -> list[Fold]:
+    """Folds over entities taken in order of first appearance; windows never cross entities, so no purge."""
+    n_entities = len(series.starts)
+    if n_entities < cfg.folds + 1:
+        raise DataError(f"split.by=entity with {cfg.folds} folds needs at least {cfg.folds + 1} entities; "
+                        f"the data has {n_entities}")
+    groups = np.array_split(np.arange(n_entities), cfg.folds + 1)
+    window_entity = series.entity[index.ends]
+    folds = []
+    for k in range(1, cfg.folds + 1):
+        train_groups = groups[:k] if cfg.scheme == "expanding" else groups[k - 1:k]
+        train_entities = np.concatenate(train_groups)
+        n_val = max(1, int(round(len(train_entities) * cfg.val_fraction)))
+        if n_val >= len(train_entities):
+            raise DataError(f"fold {k}: {len(train_entities)} training entities leave none to train on after "
+                            f"a validation slice of {n_val}; use fewer folds or a smaller split.val_fraction")
+        train = np.flatnonzero(np.isin(window_entity, train_entities[:-n_val]))
+        val = np.flatnonzero(np.isin(window_entity, train_entities[-n_val:]))
+        test = np.flatnonzero(np.isin(window_entity, groups[k]))
+        folds.append(Fold(k, train, val, test))
+    return folds
+
+
+def make_folds(series: Series, index: WindowIndex, cfg: SplitConfig) -> list[Fold]:
+    """Walk-forward folds; every part must hold at least one window."""
+    if len(index.ends) == 0:
+        raise DataError("no complete window in the data: every entity is shorter than window + horizon")
+    folds = (entity_folds if cfg.by == "entity" else time_folds)(series, index, cfg)
+    for fold in folds:
+        for part in ("train", "val", "test"):
+            if len(getattr(fold, part)) == 0:
+                raise DataError(f"fold {fold.k}: the {part} part holds no window after the purge; "
+                                "use fewer folds, a shorter window or horizon, or more data")
+    return folds
+
+
+def training_rows(ends: np.ndarray, length: int, n_rows: int) -> np.ndarray:
+    """Boolean mask of the rows that some window in ``ends`` reads (what a scaler may be fitted on)."""
+    marks = np.zeros(n_rows + 1, np.int64)
+    np.add.at(marks, ends - length + 1, 1)
+    np.add.at(marks, ends + 1, -1)
+    return np.cumsum(marks[:-1]) > 0
+
+
+def fold_summary(series: Series, index: WindowIndex, fold: Fold) -> dict[str, object]:
+    """Ranges and counts of each part, for the summary JSON and MLflow."""
+    out: dict[str, object] = {"fold": fold.k, "purged": fold.purged}
+    for part in ("train", "val", "test"):
+        pos = getattr(fold, part)
+        times = series.time[index.ends[pos]]
+        ents = np.unique(series.entity[index.ends[pos]])
+        out[part] = {
+            "windows": int(len(pos)),
+            "positives": int(index.y[pos].sum()),
+            "time_from": _fmt_time(series, int(times.min())),
+            "time_to": _fmt_time(series, int(times.max())),
+            "entities": len(ents),
+        }
+    return out
+
+
+def _fmt_time(series: Series, value: int) -> str | int:
+    if series.time_is_datetime:
+        return str(np.datetime64(value, "ns").astype("datetime64[s]"))
+    return value
+
+
+@dataclass(frozen=True)
+class FoldWindows:
+    """One fold's windows over rows scaled with statistics of its training rows only."""
+
+    train: WindowSet
+    val: WindowSet
+    test: WindowSet
+    mean: np.ndarray  # (F,)
+    scale: np.ndarray  # (F,)
+
+
+def fit_scaler(rows: np.ndarray, ends: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and scale of the rows that the windows ``ends`` read, and of no other row."""
+    scaler = StandardScaler().fit(rows[training_rows(ends, length, len(rows))])
+    return scaler.mean_.astype(np.float32), scaler.scale_.astype(np.float32)
+
+
+def fold_windows(series: Series, index: WindowIndex, fold: Fold, length: int) -> FoldWindows:
+    """Scale all rows with the training part's statistics and cut the fold's three window sets."""
+    mean, scale = fit_scaler(series.features, index.ends[fold.train], length)
+    rows = ((series.features - mean) / scale).astype(np.float32)
+    parts = [window_set(rows, index, length, getattr(fold, p)) for p in ("train", "val", "test")]
+    return FoldWindows(*parts, mean=mean, scale=scale)

@@ -1,0 +1,1 @@
+"""Orchestration, tracking and the command line around lstm_core."""

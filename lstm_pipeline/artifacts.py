@@ -1,0 +1,85 @@
+"""Serialise the pipeline's intermediate objects to workspace files and back (npz + torch)."""
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lstm_core.data import Series
+from lstm_core.splits import Fold
+from lstm_core.windows import WindowIndex, WindowSet
+from lstm_pipeline import workspace
+
+PARTS = ("train", "val", "test")
+
+
+def put_table(df: pd.DataFrame) -> str:
+    """The columns the pipeline uses, as Parquet (text-typed object columns keep their missing values)."""
+    frame = df.copy()
+    for col in frame.columns[frame.dtypes == object]:
+        frame[col] = frame[col].astype("string")
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return workspace.put_bytes(buffer.getvalue(), ".parquet", "table")
+
+
+def get_table(uri: str) -> pd.DataFrame:
+    return pd.read_parquet(workspace.uri_path(uri))
+
+
+def put_series(series: Series, index: WindowIndex) -> str:
+    arrays = {**series.to_arrays(), **{f"index_{k}": v for k, v in index.__dict__.items()}}
+    return workspace.put_arrays(arrays, "series")
+
+
+def get_series(uri: str) -> tuple[Series, WindowIndex]:
+    arrays = workspace.get_arrays(uri)
+    index = WindowIndex(**{k[6:]: v for k, v in arrays.items() if k.startswith("index_")})
+    return Series.from_arrays({k: v for k, v in arrays.items() if not k.startswith("index_")}), index
+
+
+def put_folds(folds: list[Fold]) -> str:
+    arrays = {f"{p}_{f.k}": getattr(f, p) for f in folds for p in PARTS}
+    arrays["meta"] = np.array(json.dumps([{"k": f.k, "purged": f.purged, "bounds": f.bounds} for f in folds]))
+    return workspace.put_arrays(arrays, "folds")
+
+
+def get_fold(uri: str, k: int) -> Fold:
+    arrays = workspace.get_arrays(uri)
+    meta = next(m for m in json.loads(str(arrays["meta"])) if m["k"] == k)
+    return Fold(k, *(arrays[f"{p}_{k}"] for p in PARTS), purged=meta["purged"], bounds=meta["bounds"])
+
+
+def put_windowsets(sets: dict[str, WindowSet], kind: str, **extra: np.ndarray) -> str:
+    """Window sets sharing one row array (a fold's parts) in one file; rows are stored once."""
+    first = next(iter(sets.values()))
+    arrays: dict[str, np.ndarray] = {"rows": first.rows, "length": np.array(first.length), **extra}
+    for name, ws in sets.items():
+        if ws.rows is not first.rows:
+            raise ValueError("put_windowsets stores window sets over one shared row array")
+        arrays.update({f"{name}_ends": ws.ends, f"{name}_y": ws.y, f"{name}_last_seen": ws.last_seen,
+                       f"{name}_synthetic": ws.synthetic})
+    return workspace.put_arrays(arrays, kind)
+
+
+def get_windowsets(uri: str) -> tuple[dict[str, WindowSet], dict[str, np.ndarray]]:
+    arrays = workspace.get_arrays(uri)
+    names = sorted({k[:-5] for k in arrays if k.endswith("_ends")})
+    sets = {n: WindowSet(arrays["rows"], arrays[f"{n}_ends"], int(arrays["length"]), arrays[f"{n}_y"],
+                         arrays[f"{n}_last_seen"], arrays[f"{n}_synthetic"]) for n in names}
+    extra = {k: v for k, v in arrays.items() if k not in {"rows", "length"} and not k.startswith(tuple(names))}
+    return sets, extra
+
+
+def put_torch(obj: object, kind: str) -> str:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return workspace.put_bytes(buffer.getvalue(), ".pt", kind)
+
+
+def get_torch(uri: str) -> object:
+    # Our own files: they hold a scorer module, not only tensors.
+    return torch.load(workspace.uri_path(uri), weights_only=False)

@@ -1,0 +1,170 @@
+"""The ``lstm-pipeline`` command: one sub-command per user intent.
+
+Every flag overrides the matching field of ``--config FILE.yaml``; the YAML mirrors the config tree.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lstm_core.config import PipelineConfig, load_config
+from lstm_core.data import DataError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Can an LSTM warn you of a rare event in your time series? Find out honestly, then ship it.")
+console = Console(stderr=True)
+
+# Flag → config field. The same names in every sub-command.
+FLAG_FIELDS = {
+    "data": "data.path", "time_col": "data.time_col", "entity_col": "data.entity_col", "features": "data.features",
+    "label_col": "data.label_col", "event_col": "data.event_col", "horizon": "data.horizon",
+    "label_lookahead": "data.label_lookahead", "window": "window.length", "max_gap": "window.max_gap",
+    "folds": "split.folds", "split_by": "split.by", "embargo": "split.embargo", "resample": "resample.strategy",
+    "epochs": "train.epochs", "batch_size": "train.batch_size", "device": "train.device", "seed": "train.seed",
+    "model_name": "register.model_name", "experiment": "register.experiment",
+}
+
+ConfigOpt = typer.Option(None, "--config", help="YAML file mirroring the config tree (data:, window:, train: ...).")
+DataOpt = typer.Option(None, "--data", help="CSV or Parquet file.")
+TimeOpt = typer.Option(None, "--time-col", help="Time column (datetimes or integer steps).")
+EntityOpt = typer.Option(None, "--entity-col", help="Entity column (machine, station); optional.")
+FeaturesOpt = typer.Option(None, "--features", help="Comma-separated feature columns (default: all other numeric).")
+LabelOpt = typer.Option(None, "--label-col", help="0/1 label per row (label mode).")
+EventOpt = typer.Option(None, "--event-col", help="0/1 event per row (event mode, with --horizon).")
+HorizonOpt = typer.Option(None, "--horizon", help="Event mode: warn this many rows ahead.")
+LookaheadOpt = typer.Option(None, "--label-lookahead", help="Label mode: rows past its own that a label looks at.")
+WindowOpt = typer.Option(None, "--window", help="Window length in rows.")
+GapOpt = typer.Option(None, "--max-gap", help="Drop windows spanning a larger time gap ('2h', or steps).")
+
+
+def build_config(config: Optional[Path], **flags: Any) -> PipelineConfig:
+    """The YAML file, then every flag given on the command line on top."""
+    overrides = {FLAG_FIELDS[k]: v for k, v in flags.items() if v is not None}
+    if isinstance(overrides.get("data.features"), str):
+        overrides["data.features"] = [c.strip() for c in overrides["data.features"].split(",") if c.strip()]
+    try:
+        return load_config(config, overrides)
+    except (ValueError, OSError) as exc:
+        _fail(f"invalid configuration: {exc}")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _run_training(cfg: PipelineConfig, summary_json: Optional[Path]) -> dict:
+    """Run the training flow with progress bars; bad input ends in a one-line error, not a traceback."""
+    from lstm_pipeline import runner
+
+    if cfg.data.path is None:
+        _fail("no data: pass --data FILE or set data.path in --config")
+    try:
+        summary = runner.run_training(cfg, console)
+    except DataError as exc:  # ContractError is a ValueError, DataError too
+        _fail(str(exc))
+    except ValueError as exc:
+        _fail(str(exc))
+    if summary_json:
+        summary_json.parent.mkdir(parents=True, exist_ok=True)
+        summary_json.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+        console.print(f"summary written to {summary_json}")
+    return summary
+
+
+@app.command()
+def train(
+    config: Optional[Path] = ConfigOpt, data: Optional[str] = DataOpt, time_col: Optional[str] = TimeOpt,
+    entity_col: Optional[str] = EntityOpt, features: Optional[str] = FeaturesOpt, label_col: Optional[str] = LabelOpt,
+    event_col: Optional[str] = EventOpt, horizon: Optional[int] = HorizonOpt,
+    label_lookahead: Optional[int] = LookaheadOpt, window: Optional[int] = WindowOpt,
+    max_gap: Optional[str] = GapOpt,
+    folds: Optional[int] = typer.Option(None, "--folds", help="Walk-forward folds."),
+    split_by: Optional[str] = typer.Option(None, "--split-by", help="time | entity"),
+    embargo: Optional[int] = typer.Option(None, "--embargo", help="Extra rows purged before each later part."),
+    resample: Optional[str] = typer.Option(None, "--resample", help="none | class_weight | smote"),
+    epochs: Optional[int] = typer.Option(None, "--epochs"), batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda"),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    model_name: Optional[str] = typer.Option(None, "--model-name", help="Registered model name."),
+    experiment: Optional[str] = typer.Option(None, "--experiment", help="MLflow experiment."),
+    summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Write the run summary here."),
+) -> None:
+    """Walk-forward evaluation of an LSTM against baselines on your data, then register the final model."""
+    flags = {k: v for k, v in locals().items() if k in FLAG_FIELDS}
+    cfg = build_config(config, **flags)
+    _run_training(cfg, summary_json)
+
+
+@app.command()
+def validate(
+    config: Optional[Path] = ConfigOpt, data: Optional[str] = DataOpt, time_col: Optional[str] = TimeOpt,
+    entity_col: Optional[str] = EntityOpt, features: Optional[str] = FeaturesOpt, label_col: Optional[str] = LabelOpt,
+    event_col: Optional[str] = EventOpt, horizon: Optional[int] = HorizonOpt,
+    label_lookahead: Optional[int] = LookaheadOpt, window: Optional[int] = WindowOpt,
+) -> None:
+    """Run only the data contract and print its table; exit 0 when it holds."""
+    from lstm_core.data import read_table, resolve_spec
+    from lstm_pipeline.contract import run_contract
+
+    cfg = build_config(config, **{k: v for k, v in locals().items() if k in FLAG_FIELDS})
+    if cfg.data.path is None:
+        _fail("no data: pass --data FILE or set data.path in --config")
+    try:
+        df = read_table(cfg.data.path)
+        report = run_contract(df, resolve_spec(df, cfg.data))
+    except DataError as exc:
+        _fail(str(exc))
+    table = Table("expectation", "column", "result", "observed", title=f"Data contract: {cfg.data.path}")
+    for check in report.checks:
+        table.add_row(check.expectation, check.column or "", "pass" if check.success else "[red]FAIL[/]",
+                      check.observed)
+    Console().print(table)
+    if not report.success:
+        _fail(report.message(), code=1)
+
+
+@app.command()
+def score(
+    model: str = typer.Option(..., "--model", help="Model URI, e.g. models:/NAME@challenger or models:/NAME/3."),
+    data: Path = typer.Option(..., "--data", help="CSV or Parquet file of raw rows."),
+    out: Path = typer.Option(..., "--out", help="Output file (.parquet or .csv)."),
+) -> None:
+    """Score every complete window of a file: entity, time, score (probability) and prediction."""
+    from lstm_pipeline import runner
+
+    try:
+        frame = runner.score_file(model, data, out)
+    except DataError as exc:
+        _fail(str(exc))
+    console.print(f"{len(frame)} windows scored, {int(frame['prediction'].sum())} flagged; written to {out}")
+
+
+@app.command()
+def demo(
+    epochs: int = typer.Option(8, "--epochs", help="Epochs per fold (small budget: about 5 minutes on 2 cores)."),
+    summary_json: Optional[Path] = typer.Option(None, "--summary-json"),
+) -> None:
+    """Run the whole pipeline on bundled NASA C-MAPSS FD001 and compare with the published LSTM."""
+    from lstm_pipeline import demo as demo_mod
+    from lstm_pipeline import settings
+
+    cfg = demo_mod.demo_config(settings.prepare_home(), epochs)
+    summary = _run_training(cfg, None)
+    summary["published_protocol"] = demo_mod.published_protocol(summary, console)
+    if summary_json:
+        summary_json.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app(prog_name="lstm-pipeline")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

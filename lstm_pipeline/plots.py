@@ -1,0 +1,49 @@
+"""Plots logged with each run, drawn with matplotlib's file backend (no display needed)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def pr_curves(y_true: np.ndarray, scores: dict[str, np.ndarray], path: Path, title: str) -> Path:
+    """Precision-recall curves of every model on the same pooled test windows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import PrecisionRecallDisplay
+
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    for name, s in scores.items():
+        PrecisionRecallDisplay.from_predictions(y_true, s, name=name, ax=ax, plot_chance_level=name == "prior",
+                                                drawstyle="default")
+    ax.set_title(title)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def training_curves(histories: dict[int, list[dict[str, float]]], path: Path) -> Path:
+    """Training loss and validation PR-AUC per epoch, one line per fold."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for k, rows in sorted(histories.items()):
+        epochs = [r["epoch"] for r in rows]
+        left.plot(epochs, [r["loss"] for r in rows], label=f"fold {k}")
+        right.plot(epochs, [r.get("val_pr_auc", np.nan) for r in rows], label=f"fold {k}")
+    left.set(xlabel="epoch", ylabel="training loss (BCE)", title="Training loss")
+    right.set(xlabel="epoch", ylabel="PR-AUC", title="Validation PR-AUC")
+    left.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

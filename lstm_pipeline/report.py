@@ -1,0 +1,90 @@
+"""What a person reads: run names, fold params, metric tables, the summary JSON and its markdown."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lstm_core.config import PipelineConfig
+from lstm_core.scoring import scoring_series
+from lstm_core.windows import WindowSet, window_ends
+from lstm_pipeline import settings
+
+SHOWN = ("pr_auc", "mcc", "roc_auc", "f1", "precision", "recall", "brier")
+
+
+def run_name(config: PipelineConfig) -> str:
+    """e.g. 'train_FD001-w50-smote': the data file, window and imbalance strategy at a glance."""
+    stem = Path(config.data.path).stem if config.data.path else "data"
+    return f"{stem}-w{config.window.length}-{config.resample.strategy}"
+
+
+def fold_params(summary: dict, resampled: dict) -> dict[str, Any]:
+    out: dict[str, Any] = {"fold": summary["fold"], "purged": summary["purged"]}
+    for part in ("train", "val", "test"):
+        out.update({f"{part}.{k}": v for k, v in summary[part].items()})
+    out.update({f"resample.{k}": v for k, v in resampled["info"].items()})
+    return out
+
+
+def metrics_table(models: dict[str, dict]) -> list[dict[str, Any]]:
+    """One row per model: mean ± std over folds and the pooled value of each shown metric."""
+    rows = []
+    for name, vals in models.items():
+        row: dict[str, Any] = {"model": name}
+        for m in SHOWN:
+            row[m] = f"{vals.get(f'{m}_mean', np.nan):.3f} ± {vals.get(f'{m}_std', np.nan):.3f}"
+            row[f"{m} pooled"] = f"{vals.get(f'{m}_pooled', np.nan):.3f}"
+        rows.append(row)
+    return rows
+
+
+def input_example(scorer, table: pd.DataFrame) -> np.ndarray:
+    """One raw window (1, L, F) from the user's own data, for the registry's input example."""
+    series = scoring_series(table, scorer.spec)
+    ends = window_ends(series, scorer.spec["window"], max_gap=scorer.spec["max_gap"])[:1]
+    empty = np.zeros(1, np.int8)
+    return WindowSet(series.features, ends, scorer.spec["window"], empty, empty, empty.astype(bool)).gather()
+
+
+def summary(run_id: str, config: PipelineConfig, loaded: dict, windows: dict, split: dict, folds: list[dict],
+            agg: dict, registered: dict) -> dict[str, Any]:
+    """Everything a user needs to judge the run, as plain JSON."""
+    per_fold = []
+    for f, s in zip(folds, split["folds"]):
+        models = {"lstm": f["lstm"], **f["baselines"]["models"]}
+        per_fold.append({**s, "best_epoch": f["trained"]["best_epoch"],
+                         "metrics": {m: {**o["metrics"], "threshold": o["threshold"]} for m, o in models.items()}})
+    return {
+        "config": config.model_dump(mode="json"),
+        "data": {**loaded["fingerprint"], "features": loaded["features"], "windows": windows["windows"],
+                 "window_positives": windows["positives"]},
+        "folds": per_fold,
+        "aggregate": agg["models"],
+        "best_baseline": agg["best_baseline"],
+        "final_model": {"epochs": agg["final_epochs"], "threshold": agg["final_threshold"]},
+        "mlflow": {"tracking_uri": settings.tracking_uri(), "run_id": run_id},
+        "registered_model": registered,
+    }
+
+
+def markdown_summary(s: dict[str, Any]) -> str:
+    """The Prefect summary artifact: verdict, metric table, and where the model went."""
+    lstm, rival = s["aggregate"]["lstm"], s["best_baseline"]
+    lines = [f"# Walk-forward result: {len(s['folds'])} folds, {s['data']['windows']} windows", ""]
+    if rival:
+        gain = lstm["pr_auc_mean"] - s["aggregate"][rival]["pr_auc_mean"]
+        verdict = "beats" if gain > 0 else "does not beat"
+        lines.append(f"The LSTM **{verdict}** the best baseline (`{rival}`) on mean test PR-AUC "
+                     f"({lstm['pr_auc_mean']:.3f} vs {s['aggregate'][rival]['pr_auc_mean']:.3f}, {gain:+.3f}).")
+    lines += ["", "| model | PR-AUC | MCC | ROC-AUC | Brier |", "|---|---|---|---|---|"]
+    for name, v in s["aggregate"].items():
+        lines.append(f"| {name} | {v['pr_auc_mean']:.3f} ± {v['pr_auc_std']:.3f} | {v['mcc_mean']:.3f} ± "
+                     f"{v['mcc_std']:.3f} | {v['roc_auc_mean']:.3f} | {v['brier_mean']:.4f} |")
+    reg = s["registered_model"]
+    lines += ["", f"MLflow run `{s['mlflow']['run_id']}` at `{s['mlflow']['tracking_uri']}`."]
+    if reg.get("version"):
+        lines.append(f"Registered `{reg['name']}` version {reg['version']} with alias `{reg['alias']}`.")
+    return "\n".join(lines)

@@ -1,0 +1,97 @@
+"""Entry-point plumbing shared by the CLI: environment, progress bars, flow call, scoring."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lstm_core.config import PipelineConfig
+from lstm_core.data import DataError, read_table
+from lstm_pipeline import progress, settings
+
+
+def _quiet_prefect_console() -> None:
+    # Prefect's INFO lines would tear the progress bars; they still reach the Prefect UI.
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL", "WARNING")
+
+
+def run_training(cfg: PipelineConfig, console: Console) -> dict[str, Any]:
+    """Run ``training_pipeline`` with a fold bar and an epoch bar; print the verdict table."""
+    settings.prepare_home()
+    _quiet_prefect_console()
+    from flows.training import training_pipeline  # imported late: Prefect reads its settings at import
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                  TimeElapsedColumn(), console=console, transient=False) as bars:
+        folds = bars.add_task("folds", total=cfg.split.folds, info="")
+        epochs = bars.add_task("epochs", total=cfg.train.epochs, info="")
+
+        def on_event(event: str, f: dict[str, Any]) -> None:
+            if event == "fold":
+                done = f["folds"] if f["fold"] == "final" else f["fold"] - 1
+                label = "final refit" if f["fold"] == "final" else f"fold {f['fold']}/{f['folds']}"
+                bars.update(folds, completed=done, info=label)
+                bars.reset(epochs, info="")
+            elif event == "epoch":
+                pr = f.get("val_pr_auc")
+                info = f"loss {f['loss']:.4f}" + (f"  val PR-AUC {pr:.3f}" if pr is not None else "")
+                bars.update(epochs, completed=f["epoch"], info=info)
+
+        progress.set_reporter(on_event)
+        try:
+            summary = training_pipeline(cfg)
+        finally:
+            progress.set_reporter(None)
+        bars.update(folds, completed=cfg.split.folds, info="done")
+    print_summary(summary, console)
+    return summary
+
+
+def print_summary(summary: dict[str, Any], console: Console) -> None:
+    table = Table(title="Test windows, walk-forward (mean ± std over folds)")
+    for col in ("model", "PR-AUC", "MCC", "ROC-AUC", "F1", "Brier"):
+        table.add_column(col)
+    for name, v in summary["aggregate"].items():
+        table.add_row(name, *(f"{v[f'{m}_mean']:.3f} ± {v[f'{m}_std']:.3f}" for m in ("pr_auc", "mcc", "roc_auc", "f1")),
+                      f"{v['brier_mean']:.4f}", style="bold" if name == "lstm" else None)
+    console.print(table)
+    reg = summary["registered_model"]
+    console.print(f"MLflow run {summary['mlflow']['run_id']} ({summary['mlflow']['tracking_uri']})")
+    if reg.get("version"):
+        console.print(f"registered [bold]{reg['name']}[/] version {reg['version']} as '{reg['alias']}' "
+                      f"→ models:/{reg['name']}@{reg['alias']}")
+
+
+def load_scorer(model_uri: str):
+    """A registered (or logged) scorer, from the configured MLflow store."""
+    settings.prepare_home()
+    import mlflow.pytorch
+
+    from lstm_pipeline import tracking
+
+    tracking.client()
+    try:
+        return mlflow.pytorch.load_model(model_uri, map_location="cpu")
+    except Exception as exc:  # MLflow raises several types for a missing model
+        raise DataError(f"cannot load model '{model_uri}' from {settings.tracking_uri()}: {exc}") from exc
+
+
+def score_file(model_uri: str, data: Path, out: Path) -> pd.DataFrame:
+    """Score every complete window of a raw file and write entity, time, score and prediction."""
+    from lstm_core.scoring import score_frame
+
+    scorer = load_scorer(model_uri)
+    frame = score_frame(scorer, read_table(data))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".csv":
+        frame.to_csv(out, index=False)
+    else:
+        frame.to_parquet(out, index=False)
+    return frame

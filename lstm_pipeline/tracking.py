@@ -1,0 +1,151 @@
+"""MLflow calls the tasks make: runs, nested fold runs, artifacts, model logging and registration.
+
+All calls go through an explicit ``MlflowClient`` bound to ``settings.tracking_uri()``, so a task running
+on any thread or worker records into the right store and run.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+
+from lstm_pipeline import settings
+
+CHALLENGER = "challenger"
+
+
+def client() -> MlflowClient:
+    uri = settings.tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def experiment_id(name: str) -> str:
+    """The experiment's id, created (with artifacts under home for the embedded store) when missing."""
+    c = client()
+    found = c.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return c.create_experiment(name, artifact_location=settings.artifact_location())
+    except MlflowException:  # created concurrently by another run
+        return c.get_experiment_by_name(name).experiment_id
+
+
+def _log_batch(run_id: str, params: dict[str, Any] | None = None, metrics: list[Metric] | None = None,
+               tags: dict[str, str] | None = None) -> None:
+    c = client()
+    items = [Param(k, "" if v is None else str(v)) for k, v in (params or {}).items()]
+    for start in range(0, len(items), 100):  # MLflow takes at most 100 params per batch
+        c.log_batch(run_id, params=items[start:start + 100])
+    metrics = metrics or []
+    for start in range(0, len(metrics), 1000):
+        c.log_batch(run_id, metrics=metrics[start:start + 1000])
+    if tags:
+        c.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
+def metric_list(values: dict[str, float], step: int = 0) -> list[Metric]:
+    """Finite values as MLflow metrics (NaN marks an undefined metric and is left out)."""
+    now = int(time.time() * 1000)
+    return [Metric(k, float(v), now, step) for k, v in values.items() if v is not None and np.isfinite(v)]
+
+
+def start_run(experiment: str, run_name: str, params: dict[str, Any], tags: dict[str, str],
+              parent_run_id: str | None = None) -> str:
+    """Create a run (nested when ``parent_run_id`` is given), log its params and tags, return its id."""
+    all_tags = dict(tags)
+    if parent_run_id:
+        all_tags["mlflow.parentRunId"] = parent_run_id
+    run = client().create_run(experiment_id(experiment), run_name=run_name, tags=all_tags)
+    _log_batch(run.info.run_id, params=params)
+    return run.info.run_id
+
+
+def log_metrics(run_id: str, values: dict[str, float], step: int = 0) -> None:
+    _log_batch(run_id, metrics=metric_list(values, step))
+
+
+def log_curves(run_id: str, history: list[dict[str, float]]) -> None:
+    """Per-epoch curves, one metric point per epoch."""
+    points = [m for row in history for m in metric_list({k: v for k, v in row.items() if k != "epoch"},
+                                                        int(row["epoch"]))]
+    _log_batch(run_id, metrics=points)
+
+
+def log_file(run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
+    client().log_artifact(run_id, str(path), artifact_path)
+
+
+def log_json(run_id: str, payload: Any, name: str) -> None:
+    """Log ``payload`` as a JSON artifact; ``name`` may hold a folder ('validation/result.json')."""
+    folder, _, filename = name.rpartition("/")
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / filename
+        target.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
+        log_file(run_id, target, folder or None)
+
+
+def finish_run(run_id: str, status: str = "FINISHED") -> None:
+    client().set_terminated(run_id, status)
+
+
+def _requirements() -> list[str]:
+    """What the scorer needs, pinned to this environment (local labels like '+cpu' dropped).
+
+    Unpickling the scorer also needs this project's ``lstm_core`` importable, where its classes live.
+    """
+    from importlib.metadata import version
+
+    names = ("torch", "numpy", "pandas", "scikit-learn", "imbalanced-learn", "pydantic", "pyyaml", "mlflow")
+    return [f"{n}=={version(n).split('+')[0]}" for n in names]
+
+
+def find_version(name: str, run_id: str):
+    """The version this run already registered under ``name`` (a retried task must not add another)."""
+    try:
+        versions = client().search_model_versions(f"name='{name}' and run_id='{run_id}'")
+    except MlflowException:
+        return None
+    return versions[0] if versions else None
+
+
+def log_and_register(run_id: str, scorer, example: np.ndarray, name: str | None,
+                     version_tags: dict[str, str]) -> dict[str, Any]:
+    """Log the scorer with signature and input example; register it under ``name`` as the challenger."""
+    from mlflow.models import infer_signature
+
+    c = client()
+    existing = find_version(name, run_id) if name else None
+    if existing is not None:
+        return {"name": name, "version": int(existing.version), "model_uri": existing.source, "alias": CHALLENGER}
+    import torch
+
+    with torch.inference_mode():
+        output = scorer(torch.as_tensor(example)).numpy()
+    signature = infer_signature(example, output)
+    with tempfile.TemporaryDirectory() as tmp:
+        spec_file = Path(tmp) / "scoring_spec.json"
+        spec_file.write_text(json.dumps(scorer.spec, indent=2), encoding="utf-8")
+        with mlflow.start_run(run_id=run_id):
+            # Pickle, not torch.export: export would fix the batch size to the example's and drop the spec.
+            info = mlflow.pytorch.log_model(
+                scorer, name="model", signature=signature, input_example=example, extra_files=[str(spec_file)],
+                registered_model_name=name, serialization_format="pickle", pip_requirements=_requirements())
+    out: dict[str, Any] = {"model_uri": info.model_uri, "name": name, "version": None, "alias": None}
+    if name:
+        version = info.registered_model_version
+        for key, value in version_tags.items():
+            c.set_model_version_tag(name, str(version), key, value)
+        c.set_registered_model_alias(name, CHALLENGER, str(version))
+        out.update(version=int(version), alias=CHALLENGER)
+    return out

@@ -1,0 +1,111 @@
+"""Tracking stages: open the MLflow run, record each fold, aggregate, refit, register, close."""
+from __future__ import annotations
+
+import statistics
+import tempfile
+from pathlib import Path
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from lstm_core.config import PipelineConfig
+from lstm_core.evaluate import FoldScore, best_baseline, summarise_models
+from lstm_core.scoring import fit_final
+from lstm_pipeline import artifacts, plots, progress, report, tracking, workspace
+from tasks.policy import COMPUTE_RETRY, IO_RETRY
+
+
+@task(name="start-run", **IO_RETRY)
+def start_run(config: PipelineConfig, loaded: dict) -> str:
+    """Open the parent MLflow run: flattened config plus the data fingerprint as params."""
+    fp = loaded["fingerprint"]
+    params = {**config.flat(), **{f"data.fingerprint.{k}": v for k, v in fp.items()},
+              "data.features_resolved": ",".join(loaded["features"])}
+    return tracking.start_run(config.register.experiment, report.run_name(config), params,
+                              {"pipeline": "training_pipeline", "data.hash": fp["hash"]})
+
+
+@task(name="log-fold", task_run_name="log-fold-{k}", **IO_RETRY)
+def log_fold(run_id: str, config: PipelineConfig, k: int, summary: dict, resampled: dict, trained: dict,
+             lstm: dict, baselines: dict) -> str:
+    """A nested run per fold: its ranges, epoch curves and every model's test metrics."""
+    child = tracking.start_run(config.register.experiment, f"fold-{k}", report.fold_params(summary, resampled),
+                               {"fold": str(k)}, parent_run_id=run_id)
+    tracking.log_curves(child, trained["history"])
+    models = {"lstm": lstm, **baselines["models"]}
+    tracking.log_metrics(child, {f"{m}_{key}": v for m, out in models.items() for key, v in out["metrics"].items()})
+    tracking.log_metrics(child, {"best_epoch": trained["best_epoch"], "train_seconds": trained["seconds"]})
+    tracking.finish_run(child)
+    return child
+
+
+@task(name="aggregate", **IO_RETRY)
+def aggregate(run_id: str, config: PipelineConfig, folds: list[dict]) -> dict:
+    """Mean ± std and pooled metrics per model on the parent run, with the PR-curve and training plots."""
+    per_fold, ys, pooled_scores = [], [], {}
+    for f in folds:
+        lstm_scores = workspace.get_arrays(f["lstm"]["scores_uri"])
+        base_scores = workspace.get_arrays(f["baselines"]["scores_uri"])
+        ys.append(lstm_scores["y"])
+        models = {"lstm": (f["lstm"], lstm_scores["lstm"])}
+        models.update({n: (out, base_scores[n]) for n, out in f["baselines"]["models"].items()})
+        per_fold.append({n: FoldScore(n, o["threshold"], o["metrics"], s) for n, (o, s) in models.items()})
+        for n, (_, s) in models.items():
+            pooled_scores.setdefault(n, []).append(s)
+    summary = summarise_models(ys, per_fold)
+    rival = best_baseline(summary)
+    tracking.log_metrics(run_id, {f"{m}_{k}": v for m, vals in summary.items() for k, v in vals.items()})
+    if rival:
+        gain = summary["lstm"]["pr_auc_mean"] - summary[rival]["pr_auc_mean"]
+        tracking.log_metrics(run_id, {"pr_auc_gain_over_best_baseline": gain})
+    with tempfile.TemporaryDirectory() as tmp:
+        import numpy as np
+
+        y_all = np.concatenate(ys)
+        curves = {n: np.concatenate(s) for n, s in pooled_scores.items()}
+        tracking.log_file(run_id, plots.pr_curves(y_all, curves, Path(tmp) / "pr_curves.png",
+                                                  "Pooled test windows over all folds"), "plots")
+        histories = {f["k"]: f["trained"]["history"] for f in folds}
+        tracking.log_file(run_id, plots.training_curves(histories, Path(tmp) / "training_curves.png"), "plots")
+    create_table_artifact(report.metrics_table(summary), key="walk-forward-metrics",
+                          description="Test metrics over walk-forward folds (mean ± std, pooled)")
+    return {"models": summary, "best_baseline": rival,
+            "final_epochs": max(1, int(statistics.median(f["trained"]["best_epoch"] for f in folds))),
+            "final_threshold": float(statistics.median(f["lstm"]["threshold"] for f in folds))}
+
+
+@task(name="refit", **COMPUTE_RETRY)
+def refit_final(windows: dict, config: PipelineConfig, agg: dict) -> str:
+    """Refit on all data for the folds' median best epoch count; keep their median threshold."""
+    series, index = artifacts.get_series(windows["series_uri"])
+    scorer = fit_final(series, index, config, agg["final_epochs"], agg["final_threshold"],
+                       on_epoch=lambda row: progress.report("epoch", fold="final", **row))
+    return artifacts.put_torch(scorer, "scorer")
+
+
+@task(name="register", **IO_RETRY)
+def register_model(scorer_uri: str, run_id: str, config: PipelineConfig, loaded: dict, agg: dict) -> dict:
+    """Log the scorer with signature and input example, register it, alias it 'challenger'."""
+    scorer = artifacts.get_torch(scorer_uri)
+    example = report.input_example(scorer, artifacts.get_table(loaded["table_uri"]))
+    name = config.resolved_model_name() if config.register.enabled else None
+    tags = {"data.hash": loaded["fingerprint"]["hash"], "run_id": run_id,
+            "lstm_pr_auc_mean": f"{agg['models']['lstm'].get('pr_auc_mean', float('nan')):.4f}"}
+    return tracking.log_and_register(run_id, scorer, example, name, tags)
+
+
+@task(name="summarise", **IO_RETRY)
+def summarise(run_id: str, config: PipelineConfig, loaded: dict, windows: dict, split: dict, folds: list[dict],
+              agg: dict, registered: dict) -> dict:
+    """The summary JSON (also an MLflow artifact) and a Prefect markdown summary."""
+    summary = report.summary(run_id, config, loaded, windows, split, folds, agg, registered)
+    tracking.log_json(run_id, summary, "summary.json")
+    create_markdown_artifact(report.markdown_summary(summary), key="training-summary",
+                             description="Walk-forward result and registered model")
+    return summary
+
+
+@task(name="finish-run", **IO_RETRY)
+def finish_run(run_id: str, status: str) -> None:
+    """Close the parent run as FINISHED or FAILED."""
+    tracking.finish_run(run_id, status)
