@@ -31,7 +31,7 @@ def training_pipeline(config: PipelineConfig) -> dict:
             log_fold(run_id, config, k, summary, resampled, trained, lstm, baselines)
             folds.append({"k": k, "trained": trained, "lstm": lstm, "baselines": baselines})
         agg = aggregate(run_id, config, folds)
-        progress.report("fold", fold="final", folds=len(split["folds"]))
+        progress.report("fold", fold="final", folds=len(split["folds"]), epochs=agg["final_epochs"])
         scorer_uri = refit_final(windows, config, agg)
         registered = register_model(scorer_uri, run_id, config, loaded, agg)
         result = summarise(run_id, config, loaded, windows, split, folds, agg, registered)

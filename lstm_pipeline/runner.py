@@ -1,6 +1,7 @@
 """Entry-point plumbing shared by the CLI: environment, progress bars, flow call, scoring."""
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,11 @@ from lstm_core.data import DataError, read_table
 from lstm_pipeline import progress, settings
 
 
-def _quiet_prefect_console() -> None:
-    # Prefect's INFO lines would tear the progress bars; they still reach the Prefect UI.
+def _quiet_console() -> None:
+    # Prefect's INFO lines would tear the progress bars; they still reach the Prefect UI. MLflow's
+    # download bars and its advice on pickled models say nothing a user of this command can act on.
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL", "WARNING")
@@ -25,7 +29,7 @@ def _quiet_prefect_console() -> None:
 def run_training(cfg: PipelineConfig, console: Console) -> dict[str, Any]:
     """Run ``training_pipeline`` with a fold bar and an epoch bar; print the verdict table."""
     settings.prepare_home()
-    _quiet_prefect_console()
+    _quiet_console()
     from flows.training import training_pipeline  # imported late: Prefect reads its settings at import
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
@@ -38,7 +42,7 @@ def run_training(cfg: PipelineConfig, console: Console) -> dict[str, Any]:
                 done = f["folds"] if f["fold"] == "final" else f["fold"] - 1
                 label = "final refit" if f["fold"] == "final" else f"fold {f['fold']}/{f['folds']}"
                 bars.update(folds, completed=done, info=label)
-                bars.reset(epochs, info="")
+                bars.reset(epochs, total=f.get("epochs", cfg.train.epochs), info="")
             elif event == "epoch":
                 pr = f.get("val_pr_auc")
                 info = f"loss {f['loss']:.4f}" + (f"  val PR-AUC {pr:.3f}" if pr is not None else "")
@@ -72,6 +76,7 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
 def load_scorer(model_uri: str):
     """A registered (or logged) scorer, from the configured MLflow store."""
     settings.prepare_home()
+    _quiet_console()
     import mlflow.pytorch
 
     from lstm_pipeline import tracking

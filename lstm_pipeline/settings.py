@@ -17,14 +17,23 @@ def home() -> Path:
     return Path(os.environ.get(HOME_ENV, ".lstm_pipeline")).expanduser().resolve()
 
 
+def embedded_tracking_uri() -> str:
+    return f"sqlite:///{home() / 'mlflow.db'}"
+
+
 def tracking_uri() -> str:
     """MLflow's store: the user's server when ``MLFLOW_TRACKING_URI`` is set, else SQLite under home."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home() / 'mlflow.db'}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or embedded_tracking_uri()
+
+
+def is_embedded() -> bool:
+    """True when tracking into the SQLite store under home (MLflow itself may have exported its URI)."""
+    return tracking_uri() == embedded_tracking_uri()
 
 
 def artifact_location() -> str | None:
     """Artifacts under home for the embedded store; a server decides for itself."""
-    return None if os.environ.get("MLFLOW_TRACKING_URI") else (home() / "mlartifacts").as_uri()
+    return (home() / "mlartifacts").as_uri() if is_embedded() else None
 
 
 def workspace_dir() -> Path:

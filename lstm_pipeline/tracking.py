@@ -6,6 +6,7 @@ on any thread or worker records into the right store and run.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +24,13 @@ CHALLENGER = "challenger"
 
 
 def client() -> MlflowClient:
+    """A client bound to the configured store (the embedded one keeps its artifacts under home)."""
     uri = settings.tracking_uri()
+    if settings.is_embedded():
+        settings.home().mkdir(parents=True, exist_ok=True)
+        # A SQLite store roots its Default experiment at ./mlruns in the working directory unless this
+        # (MLflow's own server setting) says otherwise; the user's folder stays clean.
+        os.environ["_MLFLOW_SERVER_ARTIFACT_ROOT"] = settings.artifact_location()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)

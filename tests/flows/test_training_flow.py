@@ -1,0 +1,150 @@
+"""The training flow end to end on tiny data, asserting on what landed in MLflow."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from lstm_core.config import load_config
+from lstm_pipeline import settings
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
+
+FOLDS, EPOCHS = 2, 2
+
+
+def tiny_config(path, **extra):
+    overrides = {"data.path": str(path), "data.time_col": "timestamp", "data.entity_col": "machine",
+                 "data.event_col": "failure", "data.horizon": 3, "window.length": 8, "split.folds": FOLDS,
+                 "split.val_fraction": 0.3, "train.epochs": EPOCHS, "train.batch_size": 64, "model.hidden": 8,
+                 "model.layers": 1, "register.model_name": "telemetry-test", **extra}
+    return load_config(None, overrides)
+
+
+@pytest.fixture(scope="module")
+def landed(tmp_path_factory, prefect_harness):
+    """Run the flow once; every test of this module reads what it left behind."""
+    from tests.conftest import make_telemetry
+
+    root = tmp_path_factory.mktemp("flow")
+    data = root / "telemetry.csv"
+    make_telemetry().to_csv(data, index=False)
+    before = data.read_bytes()
+    mp = pytest.MonkeyPatch()
+    mp.setenv("LSTM_PIPELINE_HOME", str(root / "home"))
+    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+    mp.chdir(root)
+    from flows.training import training_pipeline
+
+    summary = training_pipeline(tiny_config(data))
+    client = MlflowClient(settings.tracking_uri())
+    yield {"summary": summary, "client": client, "data": data, "before": before}
+    mp.undo()
+
+
+def test_parent_run_has_config_fingerprint_and_aggregates(landed):
+    client, summary = landed["client"], landed["summary"]
+    run = client.get_run(summary["mlflow"]["run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.params["window.length"] == "8"
+    assert run.data.params["split.folds"] == str(FOLDS)
+    assert run.data.params["data.fingerprint.hash"] == summary["data"]["hash"]
+    assert run.data.params["data.fingerprint.rows"] == "320"
+    for model in ("lstm", "prior", "persistence", "logistic", "hgb"):
+        assert f"{model}_pr_auc_mean" in run.data.metrics
+        assert f"{model}_mcc_std" in run.data.metrics
+        assert f"{model}_pr_auc_pooled" in run.data.metrics
+    # the prior predicts a constant: its PR-AUC is the test prevalence and its MCC is 0
+    assert run.data.metrics["prior_mcc_mean"] == 0.0
+
+
+def test_parent_run_artifacts(landed):
+    client, run_id = landed["client"], landed["summary"]["mlflow"]["run_id"]
+    top = {a.path for a in client.list_artifacts(run_id)}
+    assert {"summary.json", "plots", "validation"} <= top
+    assert {a.path for a in client.list_artifacts(run_id, "plots")} == {"plots/pr_curves.png",
+                                                                         "plots/training_curves.png"}
+    local = client.download_artifacts(run_id, "summary.json")
+    with open(local, encoding="utf-8") as fh:
+        assert json.load(fh)["mlflow"]["run_id"] == run_id
+
+
+def test_one_nested_run_per_fold_with_epoch_curves(landed):
+    client, summary = landed["client"], landed["summary"]
+    run_id = summary["mlflow"]["run_id"]
+    parent = client.get_run(run_id)
+    children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")
+    assert sorted(c.info.run_name for c in children) == [f"fold-{k}" for k in range(1, FOLDS + 1)]
+    for child in children:
+        k = int(child.data.tags["fold"])
+        fold = summary["folds"][k - 1]
+        history = client.get_metric_history(child.info.run_id, "loss")
+        assert [m.step for m in history] == list(range(1, len(history) + 1))
+        assert 1 <= len(history) <= EPOCHS
+        assert len(client.get_metric_history(child.info.run_id, "val_pr_auc")) == len(history)
+        assert child.data.params["test.windows"] == str(fold["test"]["windows"])
+        assert child.data.metrics["lstm_pr_auc"] == pytest.approx(fold["metrics"]["lstm"]["pr_auc"])
+
+
+def test_summary_reports_every_model_on_the_same_test_windows(landed):
+    summary = landed["summary"]
+    assert len(summary["folds"]) == FOLDS
+    for fold in summary["folds"]:
+        sizes = {m: v["n"] for m, v in fold["metrics"].items()}
+        assert set(sizes) == {"lstm", "prior", "persistence", "logistic", "hgb"}
+        assert set(sizes.values()) == {fold["test"]["windows"]}
+    assert summary["best_baseline"] in {"prior", "persistence", "logistic", "hgb"}
+    assert summary["final_model"]["epochs"] >= 1
+
+
+def test_registered_challenger_scores_raw_rows(landed):
+    client, summary = landed["client"], landed["summary"]
+    reg = summary["registered_model"]
+    assert (reg["name"], reg["version"], reg["alias"]) == ("telemetry-test", 1, "challenger")
+    version = client.get_model_version_by_alias("telemetry-test", "challenger")
+    assert int(version.version) == 1
+    assert version.run_id == summary["mlflow"]["run_id"]
+    assert version.tags["data.hash"] == summary["data"]["hash"]
+
+    from lstm_core.scoring import score_frame
+    from lstm_pipeline.runner import load_scorer
+
+    scorer = load_scorer("models:/telemetry-test@challenger")
+    raw = pd.read_csv(landed["data"]).drop(columns="failure")
+    scored = score_frame(scorer, raw)
+    assert len(scored) == 2 * (160 - 8 + 1)  # every complete window of each machine
+    assert scored["score"].between(0, 1).all()
+    assert scorer.threshold == pytest.approx(summary["final_model"]["threshold"])
+
+
+def test_input_file_is_never_modified(landed):
+    assert landed["data"].read_bytes() == landed["before"]
+
+
+def test_everything_lives_under_home(landed):
+    root = landed["data"].parent
+    assert sorted(p.name for p in root.iterdir()) == ["home", "telemetry.csv"]  # no ./mlruns, no GX folder
+    home = root / "home"
+    assert {"mlflow.db", "mlartifacts", "workspace"} <= {p.name for p in home.iterdir()}
+    run = landed["client"].get_run(landed["summary"]["mlflow"]["run_id"])
+    assert run.info.artifact_uri.startswith((home / "mlartifacts").as_uri())
+
+
+def test_contract_failure_stops_before_training_and_registers_nothing(tmp_path, home):
+    from flows.training import training_pipeline
+    from lstm_pipeline.contract import ContractError
+    from tests.conftest import make_telemetry
+
+    bad = make_telemetry()
+    bad.loc[7, "failure"] = 2
+    path = tmp_path / "bad.csv"
+    bad.to_csv(path, index=False)
+    with pytest.raises(ContractError, match="'failure'.*2.*line 9"):
+        training_pipeline(tiny_config(path, **{"register.model_name": "never-registered"}))
+    client = MlflowClient(settings.tracking_uri())
+    runs = client.search_runs([client.get_experiment_by_name("lstm-rare-event").experiment_id])
+    assert [r.info.status for r in runs] == ["FAILED"]
+    assert client.search_runs([runs[0].info.experiment_id], "tags.fold = '1'") == []
+    assert client.search_registered_models("name = 'never-registered'") == []
