@@ -4,10 +4,9 @@ Every hyperparameter has its default here and nowhere else.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Literal
-
-import warnings
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator

@@ -162,10 +162,10 @@ def pooled_metrics(
         raise ValueError("pooled_metrics needs one y_true, one scores array and one threshold per fold")
     if not y_true_list:
         raise ValueError("pooled_metrics needs at least one fold")
-    pairs = [_as_arrays(y, s) for y, s in zip(y_true_list, scores_list)]
+    pairs = [_as_arrays(y, s) for y, s in zip(y_true_list, scores_list, strict=True)]
     y = np.concatenate([p[0] for p in pairs])
     s = np.concatenate([p[1] for p in pairs])
-    pred = np.concatenate([(ps >= t).astype(np.int64) for (_, ps), t in zip(pairs, thresholds)])
+    pred = np.concatenate([(ps >= t).astype(np.int64) for (_, ps), t in zip(pairs, thresholds, strict=True)])
     out = {**_threshold_free(y, s), **_hard(y, pred)}
     return {name: out[name] for name in METRIC_NAMES} | _counts(y)
 

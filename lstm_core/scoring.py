@@ -73,7 +73,8 @@ def scoring_series(df: pd.DataFrame, spec: dict) -> Series:
     frame = df.assign(__none__=0)
     bad = frame[list(spec["features"])].isna().any(axis=1)
     if bad.any():
-        raise DataError(f"missing feature values at lines {list(np.flatnonzero(bad)[:10] + 2)}")
+        lines = (np.flatnonzero(bad)[:10] + 2).tolist()  # file lines: the header is line 1
+        raise DataError(f"missing feature values at lines {lines}")
     return to_series(frame, data_spec)
 
 
@@ -96,7 +97,9 @@ def score_frame(scorer: RareEventScorer, df: pd.DataFrame, batch_size: int = 819
     })
     out["prediction"] = (out["score"] >= scorer.threshold).astype(np.int8)
     if not spec["entity_col"]:
-        out = out.drop(columns="entity")
+        return out.drop(columns="entity")
+    # Entities come back with the file's own dtype (machine 3 stays 3), so scores join onto the user's rows.
+    out["entity"] = out["entity"].astype(df[spec["entity_col"]].dtype)
     return out
 
 

@@ -19,7 +19,7 @@ PARTS = ("train", "val", "test")
 def put_table(df: pd.DataFrame) -> str:
     """The columns the pipeline uses, as Parquet (text-typed object columns keep their missing values)."""
     frame = df.copy()
-    for col in frame.columns[frame.dtypes == object]:
+    for col in frame.select_dtypes(include="object").columns:
         frame[col] = frame[col].astype("string")
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)

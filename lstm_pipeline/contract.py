@@ -208,7 +208,7 @@ def _in_set(result: dict, success: bool, frame: pd.DataFrame, column: str) -> st
     count = int(result.get("unexpected_count", 0))
     where: dict[str, list[int]] = {}
     values = result.get("partial_unexpected_list") or []
-    for value, index in zip(values, result.get("partial_unexpected_index_list") or []):
+    for value, index in zip(values, result.get("partial_unexpected_index_list") or [], strict=True):
         where.setdefault(repr(value), []).append(index)
     shown = ", ".join(f"{value} ({_lines(idx, len(idx))})" for value, idx in where.items())
     dtype = frame[column].dtype

@@ -53,7 +53,7 @@ def summary(run_id: str, config: PipelineConfig, loaded: dict, windows: dict, sp
             agg: dict, registered: dict) -> dict[str, Any]:
     """Everything a user needs to judge the run, as plain JSON."""
     per_fold = []
-    for f, s in zip(folds, split["folds"]):
+    for f, s in zip(folds, split["folds"], strict=True):
         models = {"lstm": f["lstm"], **f["baselines"]["models"]}
         per_fold.append({**s, "best_epoch": f["trained"]["best_epoch"],
                          "metrics": {m: {**o["metrics"], "threshold": o["threshold"]} for m, o in models.items()}})

@@ -34,7 +34,7 @@ def test_summary_columns_are_stat_major() -> None:
     feats = summary_features(WindowSet.from_dense(x, y=[0]))
     names = summary_feature_names(["a", "b"])
     assert names[:3] == ["a__last", "b__last", "a__mean"] and names[-1] == "b__slope"
-    got = dict(zip(names, feats[0]))
+    got = dict(zip(names, feats[0], strict=True))
     assert got["a__last"] == 2.0 and got["b__last"] == 5.0
     assert got["a__slope"] == pytest.approx(1.0) and got["b__slope"] == 0.0 and got["b__std"] == 0.0
 

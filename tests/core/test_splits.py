@@ -41,7 +41,13 @@ def thirty_rows(x: np.ndarray | None = None) -> pd.DataFrame:
 #     E=0: train end+2 < 15 → 10..12; val 15..18 with end+2 < 19 → 15, 16
 #     E=1: train end+3 < 15 → 10, 11; val end+3 < 19 → 15
 #   tests: fold 1 rows 10..18, fold 2 rows 19..27 (both schemes)
-R = lambda a, b: list(range(a, b + 1))  # noqa: E731  inclusive row range
+
+
+def R(a: int, b: int) -> list[int]:
+    """Inclusive row range a..b."""
+    return list(range(a, b + 1))
+
+
 EXPECTED = {
     ("expanding", 0): [(R(1, 3), [6, 7], R(10, 18)), (R(1, 8), R(11, 16), R(19, 27))],
     ("expanding", 1): [(R(1, 2), [6], R(10, 18)), (R(1, 7), R(11, 15), R(19, 27))],
@@ -57,7 +63,7 @@ def test_time_folds_exact_parts(scheme: str, embargo: int) -> None:
     eq(idx.ends, R(1, 27))
     folds = make_folds(s, idx, SplitConfig(folds=2, scheme=scheme, val_fraction=0.4, embargo=embargo))
     assert [f.k for f in folds] == [1, 2]
-    for fold, (train, val, test) in zip(folds, EXPECTED[(scheme, embargo)]):
+    for fold, (train, val, test) in zip(folds, EXPECTED[(scheme, embargo)], strict=True):
         eq(idx.ends[fold.train], train)
         eq(idx.ends[fold.val], val)
         eq(idx.ends[fold.test], test)
@@ -121,10 +127,10 @@ def test_entity_folds_exact_groups(scheme: str, expected) -> None:
     idx = make_windows(s, 2)
     folds = make_folds(s, idx, SplitConfig(by="entity", folds=2, scheme=scheme, val_fraction=0.25))
     window_entity = s.entity[idx.ends]
-    for fold, parts in zip(folds, expected):
+    for fold, parts in zip(folds, expected, strict=True):
         got = [names(s, idx, getattr(fold, p)) for p in ("train", "val", "test")]
         assert got == list(parts)
-        for p, part in zip(("train", "val", "test"), parts):
+        for p, part in zip(("train", "val", "test"), parts, strict=True):
             # every window of those entities is in the part (no purge across entities)
             codes = [ORDER.index(n) for n in part]
             eq(getattr(fold, p), np.flatnonzero(np.isin(window_entity, codes)))
