@@ -2,15 +2,23 @@
 from __future__ import annotations
 
 from prefect import flow
+from prefect.runtime import flow_run
 
 from lstm_core.config import PipelineConfig
 from lstm_pipeline import progress
+from lstm_pipeline.report import run_name
 from tasks.data import load_data, split_folds, validate_data, window_data
 from tasks.folds import evaluate_baselines, evaluate_lstm, prepare_fold, resample_fold, train_fold
 from tasks.tracking import aggregate, finish_run, log_fold, refit_final, register_model, start_run, summarise
 
 
-@flow(name="training_pipeline", log_prints=True)
+def _flow_run_name() -> str:
+    """Runs read like the MLflow parent run: '<file>-w<window>-<strategy>'."""
+    config = flow_run.parameters["config"]
+    return run_name(config if isinstance(config, PipelineConfig) else PipelineConfig.model_validate(config))
+
+
+@flow(name="training_pipeline", flow_run_name=_flow_run_name, log_prints=True)
 def training_pipeline(config: PipelineConfig) -> dict:
     """Can an LSTM warn of the event? Purged walk-forward folds against baselines, then register."""
     loaded = load_data(config)

@@ -19,7 +19,9 @@ PARTS = ("train", "val", "test")
 def put_table(df: pd.DataFrame) -> str:
     """The columns the pipeline uses, as Parquet (text-typed object columns keep their missing values)."""
     frame = df.copy()
-    for col in frame.select_dtypes(include="object").columns:
+    # pandas 3 reads text as 'str'; pandas 2 as 'object'. Both become nullable strings for Parquet.
+    for col in frame.columns[[pd.api.types.is_object_dtype(t) or pd.api.types.is_string_dtype(t)
+                              for t in frame.dtypes]]:
         frame[col] = frame[col].astype("string")
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)

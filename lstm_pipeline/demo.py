@@ -1,4 +1,7 @@
-"""The demo: the whole pipeline on bundled NASA C-MAPSS FD001, then the published test protocol.
+"""The demos: the whole pipeline on bundled real data.
+
+``cmapss`` (default) trains on NASA C-MAPSS FD001 and then runs the published test protocol; ``beijing`` is the
+calendar-time example: hourly Beijing PM2.5, event = PM2.5 ≥ 300 within the next 6 hours, split by time.
 
 The published protocol (Azure 'Deep Learning Basics for Predictive Maintenance' and its MIT-licensed port):
 window 50, label "fails within 30 cycles", score the LAST window of each of the 93 test engines that have at
@@ -17,7 +20,13 @@ from rich.table import Table
 from lstm_core.baselines import make_baseline
 from lstm_core.config import PipelineConfig, load_config
 from lstm_core.data import resolve_spec, to_series
-from lstm_core.datasets import FAILURE_WITHIN, SENSOR_COLUMNS, last_window_test_protocol, load_cmapss_fd001
+from lstm_core.datasets import (
+    FAILURE_WITHIN,
+    SENSOR_COLUMNS,
+    last_window_test_protocol,
+    load_beijing_pm25,
+    load_cmapss_fd001,
+)
 from lstm_core.metrics import score_metrics
 from lstm_core.splits import fit_scaler
 from lstm_core.windows import last_per_entity, make_windows, window_set
@@ -26,12 +35,29 @@ WINDOW = 50
 PUBLISHED = {"accuracy": 0.978, "precision": 0.96, "recall": 0.96, "f1": 0.96, "mcc": 0.945, "pr_auc": None}
 
 
-def demo_config(home: Path, epochs: int) -> PipelineConfig:
-    """Train on the run-to-failure engines; the file is written once under the home folder."""
-    path = home / "datasets" / "cmapss_fd001_train.csv"
+DATASETS = ("cmapss", "beijing")
+
+
+def _bundled_csv(home: Path, name: str, load) -> Path:
+    """Write a bundled table once under the home folder, so the flow reads a file like any user's."""
+    path = home / "datasets" / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        load_cmapss_fd001().train.to_csv(path, index=False)
+        load().to_csv(path, index=False)
+    return path
+
+
+def demo_config(home: Path, epochs: int, dataset: str = "cmapss") -> PipelineConfig:
+    """The demo's config: C-MAPSS run-to-failure engines by entity, or Beijing PM2.5 by time."""
+    if dataset == "beijing":
+        path = _bundled_csv(home, "beijing_pm25.csv", load_beijing_pm25)
+        return load_config(None, {
+            "data.path": str(path), "data.time_col": "time", "data.event_col": "event", "data.horizon": 6,
+            "window.length": 24, "window.max_gap": "1h", "split.by": "time", "split.folds": 3,
+            "train.epochs": epochs, "train.patience": 3, "register.model_name": "beijing-pm25-lstm",
+            "register.experiment": "beijing-pm25-demo",
+        })
+    path = _bundled_csv(home, "cmapss_fd001_train.csv", lambda: load_cmapss_fd001().train)
     return load_config(None, {
         "data.path": str(path), "data.time_col": "cycle", "data.entity_col": "engine", "data.label_col": "label",
         "data.label_lookahead": FAILURE_WITHIN, "data.features": list(SENSOR_COLUMNS),  # never 'rul': the answer

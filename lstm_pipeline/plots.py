@@ -15,13 +15,15 @@ def pr_curves(y_true: np.ndarray, scores: dict[str, np.ndarray], path: Path, tit
     from sklearn.metrics import PrecisionRecallDisplay
 
     fig, ax = plt.subplots(figsize=(6.5, 5))
-    for name, s in scores.items():
-        PrecisionRecallDisplay.from_predictions(y_true, s, name=name, ax=ax, plot_chance_level=name == "prior",
-                                                drawstyle="default")
-    ax.set_title(title)
+    # A constant score (the prior) has no curve worth drawing: the chance line is that baseline.
+    drawn = {name: s for name, s in scores.items() if np.unique(s).size > 1 or name == "lstm"}
+    for i, (name, s) in enumerate(drawn.items()):
+        PrecisionRecallDisplay.from_predictions(y_true, s, name=name, ax=ax, plot_chance_level=i == 0,
+                                                curve_kwargs={"linewidth": 2.2 if name == "lstm" else 1.4})
+    ax.set_title(f"{title}\n{len(y_true)} windows, {int(np.sum(y_true))} positive")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="lower left", fontsize=8)  # the top right is where good curves are
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

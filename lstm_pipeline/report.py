@@ -70,15 +70,21 @@ def summary(run_id: str, config: PipelineConfig, loaded: dict, windows: dict, sp
     }
 
 
+def verdict(s: dict[str, Any], bold: str = "**") -> str:
+    """One sentence: does the LSTM beat the best baseline on mean test PR-AUC?"""
+    lstm, rival = s["aggregate"]["lstm"], s["best_baseline"]
+    if not rival:
+        return "No baseline had a defined test PR-AUC; there is nothing to compare the LSTM with."
+    theirs = s["aggregate"][rival]["pr_auc_mean"]
+    gain = lstm["pr_auc_mean"] - theirs
+    word = "beats" if gain > 0 else "does not beat"
+    return (f"The LSTM {bold}{word}{bold} the best baseline ({rival}) on mean test PR-AUC: "
+            f"{lstm['pr_auc_mean']:.3f} vs {theirs:.3f} ({gain:+.3f}) over {len(s['folds'])} folds.")
+
+
 def markdown_summary(s: dict[str, Any]) -> str:
     """The Prefect summary artifact: verdict, metric table, and where the model went."""
-    lstm, rival = s["aggregate"]["lstm"], s["best_baseline"]
-    lines = [f"# Walk-forward result: {len(s['folds'])} folds, {s['data']['windows']} windows", ""]
-    if rival:
-        gain = lstm["pr_auc_mean"] - s["aggregate"][rival]["pr_auc_mean"]
-        verdict = "beats" if gain > 0 else "does not beat"
-        lines.append(f"The LSTM **{verdict}** the best baseline (`{rival}`) on mean test PR-AUC "
-                     f"({lstm['pr_auc_mean']:.3f} vs {s['aggregate'][rival]['pr_auc_mean']:.3f}, {gain:+.3f}).")
+    lines = [f"# Walk-forward result: {len(s['folds'])} folds, {s['data']['windows']} windows", "", verdict(s)]
     lines += ["", "| model | PR-AUC | MCC | ROC-AUC | Brier |", "|---|---|---|---|---|"]
     for name, v in s["aggregate"].items():
         lines.append(f"| {name} | {v['pr_auc_mean']:.3f} ± {v['pr_auc_std']:.3f} | {v['mcc_mean']:.3f} ± "

@@ -66,6 +66,9 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
         table.add_row(name, *(f"{v[f'{m}_mean']:.3f} ± {v[f'{m}_std']:.3f}" for m in ("pr_auc", "mcc", "roc_auc", "f1")),
                       f"{v['brier_mean']:.4f}", style="bold" if name == "lstm" else None)
     console.print(table)
+    from lstm_pipeline.report import verdict
+
+    console.print(verdict(summary, bold=""), soft_wrap=True)
     reg = summary["registered_model"]
     console.print(f"MLflow run {summary['mlflow']['run_id']} ({summary['mlflow']['tracking_uri']})")
     if reg.get("version"):

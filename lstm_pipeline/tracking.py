@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import mlflow.data
 import numpy as np
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
@@ -21,6 +22,8 @@ from mlflow.exceptions import MlflowException
 from lstm_pipeline import settings
 
 CHALLENGER = "challenger"
+# Without it MLflow 3's UI opens the experiment in its GenAI (traces) view instead of the runs table.
+MODEL_TRAINING_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
 def client() -> MlflowClient:
@@ -37,15 +40,17 @@ def client() -> MlflowClient:
 
 
 def experiment_id(name: str) -> str:
-    """The experiment's id, created (with artifacts under home for the embedded store) when missing."""
+    """The experiment's id, created when missing (the embedded store puts it under home/mlartifacts/<id>)."""
     c = client()
     found = c.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
-    try:
-        return c.create_experiment(name, artifact_location=settings.artifact_location())
-    except MlflowException:  # created concurrently by another run
-        return c.get_experiment_by_name(name).experiment_id
+    if found is None:
+        try:
+            found = c.get_experiment(c.create_experiment(name, tags=MODEL_TRAINING_KIND))
+        except MlflowException:  # created concurrently by another run
+            found = c.get_experiment_by_name(name)
+    if found.tags.get("mlflow.experimentKind") is None:
+        c.set_experiment_tag(found.experiment_id, *next(iter(MODEL_TRAINING_KIND.items())))
+    return found.experiment_id
 
 
 def _log_batch(run_id: str, params: dict[str, Any] | None = None, metrics: list[Metric] | None = None,
@@ -70,12 +75,21 @@ def metric_list(values: dict[str, float], step: int = 0) -> list[Metric]:
 def start_run(experiment: str, run_name: str, params: dict[str, Any], tags: dict[str, str],
               parent_run_id: str | None = None) -> str:
     """Create a run (nested when ``parent_run_id`` is given), log its params and tags, return its id."""
-    all_tags = dict(tags)
+    all_tags = {"mlflow.source.name": "lstm-pipeline", "mlflow.source.type": "JOB", **tags}
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
     run = client().create_run(experiment_id(experiment), run_name=run_name, tags=all_tags)
     _log_batch(run.info.run_id, params=params)
     return run.info.run_id
+
+
+def log_dataset(run_id: str, df, source: str, name: str, target: str, digest: str) -> None:
+    """Show the input table in the run's Dataset column: its schema, source path and content digest."""
+    from mlflow.entities import DatasetInput, InputTag
+
+    dataset = mlflow.data.from_pandas(df, source=source, targets=target, name=name, digest=digest)
+    client().log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(),
+                                                       tags=[InputTag("mlflow.data.context", "training")])])
 
 
 def log_metrics(run_id: str, values: dict[str, float], step: int = 0) -> None:

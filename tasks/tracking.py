@@ -21,8 +21,11 @@ def start_run(config: PipelineConfig, loaded: dict) -> str:
     fp = loaded["fingerprint"]
     params = {**config.flat(), **{f"data.fingerprint.{k}": v for k, v in fp.items()},
               "data.features_resolved": ",".join(loaded["features"])}
-    return tracking.start_run(config.register.experiment, report.run_name(config), params,
-                              {"pipeline": "training_pipeline", "data.hash": fp["hash"]})
+    run_id = tracking.start_run(config.register.experiment, report.run_name(config), params,
+                                {"pipeline": "training_pipeline", "data.hash": fp["hash"]})
+    tracking.log_dataset(run_id, artifacts.get_table(loaded["table_uri"]), str(config.data.path),
+                         Path(str(config.data.path)).name, config.data.target_col, fp["hash"])
+    return run_id
 
 
 @task(name="log-fold", task_run_name="log-fold-{k}", **IO_RETRY)

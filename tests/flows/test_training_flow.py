@@ -58,6 +58,11 @@ def test_parent_run_has_config_fingerprint_and_aggregates(landed):
         assert f"{model}_pr_auc_pooled" in run.data.metrics
     # the prior predicts a constant: its PR-AUC is the test prevalence and its MCC is 0
     assert run.data.metrics["prior_mcc_mean"] == 0.0
+    assert run.data.tags["mlflow.source.name"] == "lstm-pipeline"
+    (dataset,) = run.inputs.dataset_inputs
+    assert (dataset.dataset.name, dataset.dataset.digest) == ("telemetry.csv", summary["data"]["hash"])
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
 
 
 def test_parent_run_artifacts(landed):
