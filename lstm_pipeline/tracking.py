@@ -141,8 +141,9 @@ def find_version(name: str, run_id: str):
 
 
 def log_and_register(run_id: str, scorer, example: np.ndarray, name: str | None,
-                     version_tags: dict[str, str]) -> dict[str, Any]:
-    """Log the scorer with signature and input example; register it under ``name`` as the challenger."""
+                     version_tags: dict[str, str], config: dict[str, Any]) -> dict[str, Any]:
+    """Log the scorer with signature, input example, its scoring spec and the run's config; register it
+    under ``name`` as the challenger."""
     from mlflow.models import infer_signature
 
     c = client()
@@ -155,12 +156,14 @@ def log_and_register(run_id: str, scorer, example: np.ndarray, name: str | None,
         output = scorer(torch.as_tensor(example)).numpy()
     signature = infer_signature(example, output)
     with tempfile.TemporaryDirectory() as tmp:
-        spec_file = Path(tmp) / "scoring_spec.json"
+        spec_file, config_file = Path(tmp) / "scoring_spec.json", Path(tmp) / "pipeline_config.json"
         spec_file.write_text(json.dumps(scorer.spec, indent=2), encoding="utf-8")
+        config_file.write_text(json.dumps(config, indent=2), encoding="utf-8")
         with mlflow.start_run(run_id=run_id):
             # Pickle, not torch.export: export would fix the batch size to the example's and drop the spec.
             info = mlflow.pytorch.log_model(
-                scorer, name="model", signature=signature, input_example=example, extra_files=[str(spec_file)],
+                scorer, name="model", signature=signature, input_example=example,
+                extra_files=[str(spec_file), str(config_file)],
                 registered_model_name=name, serialization_format="pickle", pip_requirements=_requirements())
     out: dict[str, Any] = {"model_uri": info.model_uri, "name": name, "version": None, "alias": None}
     if name:

@@ -1,7 +1,7 @@
 """Data stages: load, validate, window, split."""
 from __future__ import annotations
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from lstm_core.config import PipelineConfig
@@ -35,6 +35,7 @@ def validate_data(loaded: dict, run_id: str) -> dict:
     tracking.log_json(run_id, report.raw, "validation/gx_result.json")
     if not report.success:
         raise ContractError(report)
+    get_run_logger().info("data contract holds: %d checks passed", len(report.checks))
     return {"checks": len(report.checks), "passed": True}
 
 
@@ -44,6 +45,8 @@ def window_data(loaded: dict, config: PipelineConfig) -> dict:
     spec = _spec(loaded)
     series = to_series(artifacts.get_table(loaded["table_uri"]), spec)
     index = make_windows(series, config.window.length, config.window.max_gap)
+    get_run_logger().info("%d windows of %d rows from %d entities, %d positive (%.2f%%)", len(index.ends),
+                          config.window.length, len(series.starts), index.y.sum(), 100 * index.y.mean())
     return {"series_uri": artifacts.put_series(series, index), "windows": int(len(index.ends)),
             "positives": int(index.y.sum())}
 
@@ -53,4 +56,8 @@ def split_folds(windows: dict, config: PipelineConfig) -> dict:
     """Walk-forward folds with validation slices, purge and embargo."""
     series, index = artifacts.get_series(windows["series_uri"])
     folds = make_folds(series, index, config.split)
+    for f in folds:
+        get_run_logger().info("fold %d: train %d / val %d / test %d windows (%d / %d / %d positive), %d purged",
+                              f.k, len(f.train), len(f.val), len(f.test), index.y[f.train].sum(),
+                              index.y[f.val].sum(), index.y[f.test].sum(), f.purged)
     return {"folds_uri": artifacts.put_folds(folds), "folds": [fold_summary(series, index, f) for f in folds]}

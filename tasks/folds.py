@@ -1,8 +1,7 @@
 """Per-fold stages: scale, resample, train, evaluate the LSTM, evaluate the baselines."""
 from __future__ import annotations
 
-import numpy as np
-from prefect import task
+from prefect import get_run_logger, task
 
 from lstm_core.baselines import make_baseline
 from lstm_core.config import PipelineConfig
@@ -39,6 +38,9 @@ def train_fold(resampled: dict, fold_uri: str, k: int, config: PipelineConfig) -
     val = artifacts.get_windowsets(fold_uri)[0]["val"]
     result = fit_lstm(train, val, config.model, config.train, resampled["pos_weight"],
                       on_epoch=lambda row: progress.report("epoch", fold=k, **row))
+    get_run_logger().info("fold %d: best epoch %d of %d, validation PR-AUC %.4f, %.1f s on %s", k,
+                          result.best_epoch, len(result.history), result.best_val_pr_auc, result.seconds,
+                          result.device)
     return {"model_uri": artifacts.put_torch(result.__dict__, "lstm"), "history": result.history,
             "best_epoch": result.best_epoch, "seconds": result.seconds, "device": result.device}
 
@@ -50,6 +52,8 @@ def evaluate_lstm(trained: dict, fold_uri: str, k: int, config: PipelineConfig) 
     model = LSTMWindowModel(config.model, config.train)
     model.result = TrainResult(**artifacts.get_torch(trained["model_uri"]))
     score = evaluate_fold(model, sets["train"], sets["val"], sets["test"], config.evaluate.threshold_metric, fit=False)
+    get_run_logger().info("fold %d: LSTM test PR-AUC %.4f, MCC %.4f at threshold %.3f", k,
+                          score.metrics["pr_auc"], score.metrics["mcc"], score.threshold)
     return {"threshold": score.threshold, "metrics": score.metrics,
             "scores_uri": workspace.put_arrays({"y": sets["test"].y, "lstm": score.test_scores}, "scores")}
 
@@ -63,8 +67,6 @@ def evaluate_baselines(fold_uri: str, k: int, config: PipelineConfig) -> dict:
         s = evaluate_fold(make_baseline(name, config.train.seed), sets["train"], sets["val"], sets["test"],
                           config.evaluate.threshold_metric)
         out[name], scores[name] = {"threshold": s.threshold, "metrics": s.metrics}, s.test_scores
+    get_run_logger().info("fold %d: baseline test PR-AUC %s", k,
+                          ", ".join(f"{n} {o['metrics']['pr_auc']:.4f}" for n, o in out.items()))
     return {"models": out, "scores_uri": workspace.put_arrays(scores, "scores")}
-
-
-def fold_scores(uri: str) -> dict[str, np.ndarray]:
-    return workspace.get_arrays(uri)

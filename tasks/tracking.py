@@ -5,7 +5,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from lstm_core.config import PipelineConfig
@@ -94,7 +94,10 @@ def register_model(scorer_uri: str, run_id: str, config: PipelineConfig, loaded:
     name = config.resolved_model_name() if config.register.enabled else None
     tags = {"data.hash": loaded["fingerprint"]["hash"], "run_id": run_id,
             "lstm_pr_auc_mean": f"{agg['models']['lstm'].get('pr_auc_mean', float('nan')):.4f}"}
-    return tracking.log_and_register(run_id, scorer, example, name, tags)
+    out = tracking.log_and_register(run_id, scorer, example, name, tags, config.model_dump(mode="json"))
+    get_run_logger().info("logged %s%s", out["model_uri"],
+                          f"; registered {name} version {out['version']} as '{out['alias']}'" if name else "")
+    return out
 
 
 @task(name="summarise", **IO_RETRY)

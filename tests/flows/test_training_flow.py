@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -112,6 +113,14 @@ def test_registered_challenger_scores_raw_rows(landed):
     assert int(version.version) == 1
     assert version.run_id == summary["mlflow"]["run_id"]
     assert version.tags["data.hash"] == summary["data"]["hash"]
+
+    import mlflow.artifacts
+
+    local = Path(mlflow.artifacts.download_artifacts("models:/telemetry-test/1", tracking_uri=settings.tracking_uri()))
+    config = json.loads((local / "extra_files" / "pipeline_config.json").read_text())
+    assert config["window"]["length"] == 8 and config["data"]["event_col"] == "failure"
+    spec = json.loads((local / "extra_files" / "scoring_spec.json").read_text())
+    assert spec["features"] == ["temp", "vibration"] and spec["window"] == 8
 
     from lstm_core.scoring import score_frame
     from lstm_pipeline.runner import load_scorer
