@@ -9,13 +9,12 @@ Source, checksums and measured facts: ``lstm_core/datasets/data/PROVENANCE.md``.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import io
-from importlib.resources import files
 
 import numpy as np
 import pandas as pd
+
+from lstm_core.datasets._bundled import read_bundled
 
 EVENT_THRESHOLD = 300.0
 FFILL_LIMIT = 3
@@ -28,21 +27,9 @@ _FILE = "PRSA_data_2010.1.1-2014.12.31.csv.gz"
 _FILE_SHA256 = "4127f868775e31b3956522adc0ec75af8937dde6a3896e8beed3a376c6d27f1c"
 
 
-def _read_bundled(name: str, expected_sha256: str) -> bytes:
-    """Return a bundled file's decompressed bytes, refusing them if their sha256 is not the recorded one."""
-    raw = gzip.decompress((files("lstm_core.datasets") / "data" / name).read_bytes())
-    digest = hashlib.sha256(raw).hexdigest()
-    if digest != expected_sha256:
-        raise RuntimeError(
-            f"bundled data file {name!r} is corrupted: sha256 of its decompressed bytes is {digest}, "
-            f"expected {expected_sha256}; reinstall the package"
-        )
-    return raw
-
-
 def _read_raw() -> pd.DataFrame:
     """Parse the bundled CSV as published (``NA`` = missing), one row per hour in time order."""
-    raw = pd.read_csv(io.BytesIO(_read_bundled(_FILE, _FILE_SHA256)), na_values=["NA"])
+    raw = pd.read_csv(io.BytesIO(read_bundled(_FILE, _FILE_SHA256)), na_values=["NA"])
     time = pd.to_datetime(raw[["year", "month", "day", "hour"]]).astype("datetime64[ns]")
     if not time.is_monotonic_increasing or time.duplicated().any():
         raise ValueError(f"{_FILE}: timestamps are not strictly increasing")

@@ -8,14 +8,13 @@ Source, checksums and measured facts: ``lstm_core/datasets/data/PROVENANCE.md``.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import io
 from dataclasses import dataclass
-from importlib.resources import files
 
 import numpy as np
 import pandas as pd
+
+from lstm_core.datasets._bundled import read_bundled
 
 SENSOR_COLUMNS: list[str] = ["setting1", "setting2", "setting3"] + [f"s{i}" for i in range(1, 22)]
 FAILURE_WITHIN = 30
@@ -38,21 +37,9 @@ class CmapssFD001:
     test: pd.DataFrame  # truncated engines, labels from RUL_FD001
 
 
-def _read_bundled(name: str) -> bytes:
-    """Return a bundled file's decompressed bytes, refusing them if their sha256 is not the recorded one."""
-    raw = gzip.decompress((files("lstm_core.datasets") / "data" / name).read_bytes())
-    digest = hashlib.sha256(raw).hexdigest()
-    if digest != _FILES_SHA256[name]:
-        raise RuntimeError(
-            f"bundled data file {name!r} is corrupted: sha256 of its decompressed bytes is {digest}, "
-            f"expected {_FILES_SHA256[name]}; reinstall the package"
-        )
-    return raw
-
-
 def _read_table(name: str) -> pd.DataFrame:
     """Parse a whitespace-separated, headerless FD001 file (lines end in trailing spaces)."""
-    return pd.read_csv(io.BytesIO(_read_bundled(name)), sep=r"\s+", header=None)
+    return pd.read_csv(io.BytesIO(read_bundled(name, _FILES_SHA256[name])), sep=r"\s+", header=None)
 
 
 def _read_engines(name: str) -> pd.DataFrame:
