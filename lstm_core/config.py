@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -80,14 +80,43 @@ class SplitConfig(_Section):
     embargo: int = Field(0, ge=0, description="Extra rows dropped before each later part, beyond the purge.")
 
 
-class ResampleConfig(_Section):
-    """Imbalance handling on the training windows of each fold only."""
+Strategy = Literal["none", "class_weight", "random_over", "random_under", "smote", "adasyn", "borderline_smote",
+                   "smote_tomek", "smote_enn", "balanced_bagging"]
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
+# Strategies that remove majority windows rather than add minority ones: their natural ratio is 1 (balanced).
+UNDER_SAMPLERS = ("random_under", "balanced_bagging")
 
-    strategy: Literal["none", "class_weight", "smote"] = Field("none", description="Imbalance strategy.")
-    sampling_strategy: float = Field(
-        0.5, gt=0, le=1, description="SMOTE: minority/majority ratio after resampling."
+
+class ResampleConfig(_Section):
+    """Imbalance handling on the training windows of each fold only (never validation, never test)."""
+
+    strategy: Strategy = Field("none", description="Imbalance strategy.")
+    sampling_strategy: float | None = Field(
+        None, gt=0, le=1,
+        description="Minority/majority ratio after resampling, by imbalanced-learn's float rule. "
+        "Default: 0.5 for the over-samplers, 1.0 (balanced) for random_under and balanced_bagging.",
     )
-    k_neighbors: int = Field(5, ge=1, description="SMOTE: neighbours used to synthesise a window.")
+    k_neighbors: int = Field(5, ge=1, description="SMOTE family and ADASYN: neighbours used to synthesise a window.")
+    m_neighbors: int = Field(10, ge=1, description="borderline_smote: neighbours that decide whether a window is in danger.")
+    bagging_estimators: int = Field(5, ge=1, description="balanced_bagging: LSTMs trained and averaged.")
+    memory_budget_mb: float = Field(
+        2048, gt=0, description="Most memory a synthesising resampler may use (flattened windows, its output and "
+        "the neighbour search); see over_budget.",
+    )
+    over_budget: Literal["subsample", "refuse"] = Field(
+        "subsample", description="Over memory_budget_mb: let only the minority and a random sample of the majority "
+        "into the sampler (the other majority windows are kept as they are), or refuse with the memory needed.",
+    )
+    allow_fallback: bool = Field(
+        False, description="When a fold cannot be resampled as asked (too few positives for the neighbours, none at "
+        "all, ADASYN finding nothing to synthesise), fall back to class_weight (or none) instead of stopping.",
+    )
+
+    def ratio(self) -> float:
+        """The minority/majority ratio this strategy aims for."""
+        if self.sampling_strategy is not None:
+            return self.sampling_strategy
+        return 1.0 if self.strategy in UNDER_SAMPLERS else 0.5
 
 
 class ModelConfig(_Section):
