@@ -5,6 +5,7 @@ and ``score_frame`` turns a user's table into one score per window end.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -14,6 +15,7 @@ from torch import nn
 
 from lstm_core.config import DataConfig, ModelConfig, PipelineConfig
 from lstm_core.data import DataError, DataSpec, Series, to_series
+from lstm_core.ensemble import fit_members
 from lstm_core.model import LSTMClassifier
 from lstm_core.resample import resample
 from lstm_core.splits import fit_scaler
@@ -39,17 +41,28 @@ class ScoringSpec:
 
 
 class RareEventScorer(nn.Module):
-    """Raw windows (B, L, F) → event probabilities (B,), with the training scaler inside."""
+    """Raw windows (B, L, F) → event probabilities (B,), with the training scaler inside.
 
-    def __init__(self, network: LSTMClassifier, mean: np.ndarray, scale: np.ndarray, spec: ScoringSpec) -> None:
+    ``network`` is one LSTMClassifier, or a list of them (balanced bagging) whose probabilities are averaged.
+    """
+
+    def __init__(self, network: nn.Module | Sequence[nn.Module], mean: np.ndarray, scale: np.ndarray,
+                 spec: ScoringSpec) -> None:
         super().__init__()
-        self.network = network
+        if isinstance(network, nn.Module):
+            self.network = network
+        else:
+            self.networks = nn.ModuleList(network)
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))  # (F,)
         self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))  # (F,)
         self.spec = spec.to_dict()  # a plain dict pickles without this module's classes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.network((x - self.mean) / self.scale))  # (B,)
+        z = (x - self.mean) / self.scale  # (B, L, F)
+        members = getattr(self, "networks", None)  # a scorer pickled before ensembles existed has none
+        if members is None:
+            return torch.sigmoid(self.network(z))  # (B,)
+        return torch.stack([torch.sigmoid(net(z)) for net in members]).mean(dim=0)  # (K, B) -> (B,)
 
     @property
     def threshold(self) -> float:
@@ -111,12 +124,17 @@ def scoring_spec(data: DataConfig, features: list[str], window: int, max_gap, th
 
 def fit_final(series: Series, index: WindowIndex, cfg: PipelineConfig, epochs: int, threshold: float,
               on_epoch: EpochCallback | None = None) -> RareEventScorer:
-    """Refit on every window of the data for ``epochs`` epochs and wrap scaler, network and threshold."""
+    """Refit on every window of the data for ``epochs`` epochs and wrap scaler, network(s) and threshold."""
     length = cfg.window.length
     mean, scale = fit_scaler(series.features, index.ends, length)
     rows = ((series.features - mean) / scale).astype(np.float32)
     res = resample(window_set(rows, index, length), cfg.resample, cfg.train.seed)
-    result = fit_lstm(res.windows, None, cfg.model, cfg.train, res.pos_weight, epochs=epochs, on_epoch=on_epoch)
-    net = rebuild_network(result.state_dict, result.n_features, cfg.model)
+    if res.info["strategy"] == "balanced_bagging":
+        results = fit_members(res.windows, None, cfg.model, cfg.train, cfg.resample, epochs=epochs,
+                              on_epoch=on_epoch)
+        net: nn.Module | list[nn.Module] = [rebuild_network(r.state_dict, r.n_features, cfg.model) for r in results]
+    else:
+        result = fit_lstm(res.windows, None, cfg.model, cfg.train, res.pos_weight, epochs=epochs, on_epoch=on_epoch)
+        net = rebuild_network(result.state_dict, result.n_features, cfg.model)
     spec = scoring_spec(cfg.data, list(series.spec.features), length, cfg.window.max_gap, threshold)
     return RareEventScorer(net, mean, scale, spec)

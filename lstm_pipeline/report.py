@@ -94,3 +94,24 @@ def markdown_summary(s: dict[str, Any]) -> str:
     if reg.get("version"):
         lines.append(f"Registered `{reg['name']}` version {reg['version']} with alias `{reg['alias']}`.")
     return "\n".join(lines)
+
+
+def resample_sentence(info: dict[str, Any]) -> str:
+    """What the resampler did to one fold's training windows, in one line."""
+    head = info["strategy"]
+    if "fallback_from" in info:
+        head = f"{info['fallback_from']} fell back to {info['strategy']} ({info['note']})"
+    parts = [f"{head}: {info['positives_before']} positive / {info['negatives_before']} negative training windows"]
+    if "pos_weight" in info:
+        parts.append(f"pos_weight {info['pos_weight']:.3g}")
+    if "positives_after" in info:
+        parts.append(f"after: {info['positives_after']} / {info['negatives_after']}, {info['synthetic']} added")
+    if "members" in info:
+        parts.append(f"{info['members']} networks, each on every positive and {info['negatives_per_member']} "
+                     "drawn negatives")
+    if "majority_in_sampler" in info:
+        parts.append(f"memory budget: {info['majority_in_sampler']} majority windows entered the sampler")
+    if "note" in info and "fallback_from" not in info:
+        parts.append(str(info["note"]))
+    return "; ".join(parts)
+

@@ -1,15 +1,18 @@
 """Per-fold stages: scale, resample, train, evaluate the LSTM, evaluate the baselines."""
 from __future__ import annotations
 
+import statistics
+
 from prefect import get_run_logger, task
 
 from lstm_core.baselines import make_baseline
 from lstm_core.config import PipelineConfig
+from lstm_core.ensemble import BalancedBaggingLSTM, fit_members
 from lstm_core.evaluate import evaluate_fold
 from lstm_core.resample import resample
 from lstm_core.splits import fold_windows
 from lstm_core.train import LSTMWindowModel, TrainResult, fit_lstm
-from lstm_pipeline import artifacts, progress, workspace
+from lstm_pipeline import artifacts, progress, report, workspace
 from tasks.policy import COMPUTE_RETRY
 
 
@@ -27,31 +30,49 @@ def resample_fold(fold_uri: str, k: int, config: PipelineConfig) -> dict:
     """Apply the imbalance strategy to fold k's training windows, never to validation or test."""
     sets, _ = artifacts.get_windowsets(fold_uri)
     out = resample(sets["train"], config.resample, config.train.seed)
+    get_run_logger().info("fold %d: %s", k, report.resample_sentence(out.info))
     return {"train_uri": artifacts.put_windowsets({"train": out.windows}, "train"),
             "pos_weight": out.pos_weight, "info": out.info}
 
 
 @task(name="train", task_run_name="train-fold-{k}", **COMPUTE_RETRY)
 def train_fold(resampled: dict, fold_uri: str, k: int, config: PipelineConfig) -> dict:
-    """Train the LSTM on fold k with early stopping on its validation slice."""
+    """Train the LSTM (or the balanced-bagging LSTMs) on fold k with early stopping on its validation slice."""
     train = artifacts.get_windowsets(resampled["train_uri"])[0]["train"]
     val = artifacts.get_windowsets(fold_uri)[0]["val"]
-    result = fit_lstm(train, val, config.model, config.train, resampled["pos_weight"],
-                      on_epoch=lambda row: progress.report("epoch", fold=k, **row))
-    get_run_logger().info("fold %d: best epoch %d of %d, validation PR-AUC %.4f, %.1f s on %s", k,
-                          result.best_epoch, len(result.history), result.best_val_pr_auc, result.seconds,
-                          result.device)
-    return {"model_uri": artifacts.put_torch(result.__dict__, "lstm"), "history": result.history,
-            "best_epoch": result.best_epoch, "seconds": result.seconds, "device": result.device}
+    on_epoch = lambda row: progress.report("epoch", fold=k, **row)  # noqa: E731
+    if resampled["info"]["strategy"] == "balanced_bagging":
+        results = fit_members(train, val, config.model, config.train, config.resample, on_epoch=on_epoch)
+    else:
+        results = [fit_lstm(train, val, config.model, config.train, resampled["pos_weight"], on_epoch=on_epoch)]
+    for i, r in enumerate(results, 1):
+        get_run_logger().info("fold %d%s: best epoch %d of %d, validation PR-AUC %.4f, %.1f s on %s", k,
+                              f" member {i}" if len(results) > 1 else "", r.best_epoch, len(r.history),
+                              r.best_val_pr_auc, r.seconds, r.device)
+    return {"model_uri": artifacts.put_torch([r.__dict__ for r in results], "lstm"),
+            "history": results[0].history, "members": len(results),
+            "best_epoch": int(statistics.median_low(r.best_epoch for r in results)),
+            "seconds": sum(r.seconds for r in results), "device": results[0].device}
+
+
+def fold_model(trained: dict, config: PipelineConfig) -> LSTMWindowModel | BalancedBaggingLSTM:
+    """The fitted LSTM (or ensemble) a train task stored."""
+    results = [TrainResult(**r) for r in artifacts.get_torch(trained["model_uri"])]
+    if len(results) > 1:
+        ensemble = BalancedBaggingLSTM(config.model, config.train, config.resample)
+        ensemble.results = results
+        return ensemble
+    model = LSTMWindowModel(config.model, config.train)
+    model.result = results[0]
+    return model
 
 
 @task(name="evaluate", task_run_name="evaluate-fold-{k}", **COMPUTE_RETRY)
 def evaluate_lstm(trained: dict, fold_uri: str, k: int, config: PipelineConfig) -> dict:
     """Threshold on validation, metrics on test, for the trained LSTM."""
     sets, _ = artifacts.get_windowsets(fold_uri)
-    model = LSTMWindowModel(config.model, config.train)
-    model.result = TrainResult(**artifacts.get_torch(trained["model_uri"]))
-    score = evaluate_fold(model, sets["train"], sets["val"], sets["test"], config.evaluate.threshold_metric, fit=False)
+    score = evaluate_fold(fold_model(trained, config), sets["train"], sets["val"], sets["test"],
+                          config.evaluate.threshold_metric, fit=False)
     get_run_logger().info("fold %d: LSTM test PR-AUC %.4f, MCC %.4f at threshold %.3f", k,
                           score.metrics["pr_auc"], score.metrics["mcc"], score.threshold)
     return {"threshold": score.threshold, "metrics": score.metrics,

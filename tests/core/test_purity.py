@@ -59,7 +59,7 @@ def test_every_lstm_core_module_imports_without_orchestration_packages(tmp_path:
     assert report["leaked"] == []
     expected = {"lstm_core.config", "lstm_core.data", "lstm_core.windows", "lstm_core.splits", "lstm_core.resample",
                 "lstm_core.model", "lstm_core.train", "lstm_core.evaluate", "lstm_core.scoring", "lstm_core.metrics",
-                "lstm_core.baselines", "lstm_core.datasets", "lstm_core.datasets.beijing", "lstm_core.datasets.cmapss"}
+                "lstm_core.baselines", "lstm_core.ensemble", "lstm_core.datasets", "lstm_core.datasets.beijing", "lstm_core.datasets.cmapss"}
     assert expected <= set(report["modules"])
 
 
