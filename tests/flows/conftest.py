@@ -1,0 +1,77 @@
+"""A real MLflow tracking server on a fresh PostgreSQL database, for the production-side tests."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+
+import pytest
+
+PG_DSN = os.environ.get("LSTM_PIPELINE_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _admin(sql: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(f"{PG_DSN}/postgres", connect_timeout=3)
+    conn.autocommit = True  # CREATE/DROP DATABASE cannot run inside a transaction
+    try:
+        conn.cursor().execute(sql)
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def mlflow_pg_server(tmp_path_factory):
+    """``mlflow server`` backed by its own Postgres database; yields the tracking URI."""
+    db = f"lstm_pipeline_test_{uuid.uuid4().hex[:8]}"
+    try:
+        _admin(f"CREATE DATABASE {db}")
+    except Exception as exc:  # no Postgres here: the SQLite variants still run
+        pytest.skip(f"PostgreSQL not reachable at {PG_DSN}: {exc}")
+    port, artifacts = _free_port(), tmp_path_factory.mktemp("pg-artifacts")
+    # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; the dev extra installs psycopg2.
+    store = f"{PG_DSN.replace('postgresql://', 'postgresql+psycopg2://')}/{db}"
+    log = open(tmp_path_factory.mktemp("pg-log") / "mlflow.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", store, "--artifacts-destination", artifacts.as_uri(),
+         "--workers", "2"],
+        stdout=log, stderr=subprocess.STDOUT)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{uri}/health", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"mlflow server did not start; see {log.name}") from None
+                time.sleep(0.5)
+        yield uri
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+        _admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgres-server"])
+def tracking_store(request, home, monkeypatch) -> str:
+    """Run a test against the embedded SQLite store and against an MLflow server on Postgres."""
+    if request.param == "postgres-server":
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", request.getfixturevalue("mlflow_pg_server"))
+    from lstm_pipeline import settings
+
+    return settings.tracking_uri()
