@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lstm_core.config import PipelineConfig, load_config
+from lstm_core.config import STRATEGIES, PipelineConfig, load_config
 from lstm_core.data import DataError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -88,7 +88,7 @@ def train(
     folds: Optional[int] = typer.Option(None, "--folds", help="Walk-forward folds."),
     split_by: Optional[str] = typer.Option(None, "--split-by", help="time | entity"),
     embargo: Optional[int] = typer.Option(None, "--embargo", help="Extra rows purged before each later part."),
-    resample: Optional[str] = typer.Option(None, "--resample", help="none | class_weight | smote"),
+    resample: Optional[str] = typer.Option(None, "--resample", help=" | ".join(STRATEGIES)),
     epochs: Optional[int] = typer.Option(None, "--epochs"), batch_size: Optional[int] = typer.Option(None, "--batch-size"),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda"),
     seed: Optional[int] = typer.Option(None, "--seed"),
@@ -100,6 +100,44 @@ def train(
     flags = {k: v for k, v in locals().items() if k in FLAG_FIELDS}
     cfg = build_config(config, **flags)
     _run_training(cfg, summary_json)
+
+
+@app.command("compare-resampling")
+def compare_resampling(
+    config: Optional[Path] = ConfigOpt, data: Optional[str] = DataOpt, time_col: Optional[str] = TimeOpt,
+    entity_col: Optional[str] = EntityOpt, features: Optional[str] = FeaturesOpt, label_col: Optional[str] = LabelOpt,
+    event_col: Optional[str] = EventOpt, horizon: Optional[int] = HorizonOpt,
+    label_lookahead: Optional[int] = LookaheadOpt, window: Optional[int] = WindowOpt,
+    max_gap: Optional[str] = GapOpt,
+    strategies: str = typer.Option("none,class_weight,smote", "--strategies",
+                                   help="Comma-separated, from: " + ", ".join(STRATEGIES)),
+    folds: Optional[int] = typer.Option(None, "--folds", help="Walk-forward folds."),
+    split_by: Optional[str] = typer.Option(None, "--split-by", help="time | entity"),
+    embargo: Optional[int] = typer.Option(None, "--embargo", help="Extra rows purged before each later part."),
+    epochs: Optional[int] = typer.Option(None, "--epochs"), batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda"),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    experiment: Optional[str] = typer.Option(None, "--experiment", help="MLflow experiment."),
+    summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Write the comparison here."),
+) -> None:
+    """Run the same walk-forward folds once per imbalance strategy and compare them with the best baseline."""
+    from lstm_pipeline import runner
+
+    cfg = build_config(config, **{k: v for k, v in locals().items() if k in FLAG_FIELDS})
+    chosen = list(dict.fromkeys(s.strip() for s in strategies.split(",") if s.strip()))
+    unknown = [s for s in chosen if s not in STRATEGIES]
+    if unknown or not chosen:
+        _fail(f"--strategies: unknown {unknown or 'empty list'}; choose from {', '.join(STRATEGIES)}")
+    if cfg.data.path is None:
+        _fail("no data: pass --data FILE or set data.path in --config")
+    try:
+        result = runner.run_comparison(cfg, chosen, console)
+    except (DataError, ValueError) as exc:  # ContractError and DataError are ValueErrors
+        _fail(str(exc))
+    if summary_json:
+        summary_json.parent.mkdir(parents=True, exist_ok=True)
+        summary_json.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+        console.print(f"comparison written to {summary_json}")
 
 
 @app.command()

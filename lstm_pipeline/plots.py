@@ -49,3 +49,32 @@ def training_curves(histories: dict[int, list[dict[str, float]]], path: Path) ->
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def strategy_comparison(rows: list[dict], path: Path, title: str) -> Path:
+    """Test PR-AUC mean ± std over folds per imbalance strategy, with the best baseline as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ran = [r for r in rows if r["status"] == "ok"]
+    base = next((r for r in rows if r["status"] == "baseline"), None)
+    fig, ax = plt.subplots(figsize=(7, 0.45 * max(len(ran), 3) + 1.2))
+    y = np.arange(len(ran))[::-1]  # the first strategy on top
+    ax.errorbar([r["pr_auc_mean"] for r in ran], y, xerr=[r["pr_auc_std"] for r in ran], fmt="o", capsize=4,
+                color="tab:blue", label="LSTM, mean ± std over folds")
+    if base is not None:
+        ax.axvline(base["pr_auc_mean"], color="tab:red", linestyle="--",
+                   label=f"{base['model']} ({base['pr_auc_mean']:.3f})")
+        ax.axvspan(base["pr_auc_mean"] - base["pr_auc_std"], base["pr_auc_mean"] + base["pr_auc_std"],
+                   color="tab:red", alpha=0.08)
+    ax.set_yticks(y, [r["strategy"] for r in ran])
+    ax.set_xlabel("test PR-AUC")
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path

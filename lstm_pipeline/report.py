@@ -115,3 +115,75 @@ def resample_sentence(info: dict[str, Any]) -> str:
         parts.append(str(info["note"]))
     return "; ".join(parts)
 
+
+def compare_run_name(config: PipelineConfig) -> str:
+    """e.g. 'compare-train_FD001-w50': one comparison of imbalance strategies on one file and window."""
+    stem = Path(config.data.path).stem if config.data.path else "data"
+    return f"compare-{stem}-w{config.window.length}"
+
+
+def comparison_rows(strategies: dict[str, dict], baselines: dict[str, dict], best: str | None) -> list[dict]:
+    """One record per strategy (its LSTM's test metrics over folds) and one for the best baseline.
+
+    ``strategies[s]`` holds ``status`` and, when it ran, ``metrics`` (mean/std/pooled), ``seconds`` and ``added``.
+    """
+    none = strategies.get("none", {}).get("metrics", {}).get("pr_auc_mean", np.nan)
+    rival = baselines.get(best, {}).get("pr_auc_mean", np.nan) if best else np.nan
+    rows = []
+    for name, out in strategies.items():
+        m = out.get("metrics", {})
+        pr = m.get("pr_auc_mean", np.nan)
+        rows.append({"model": f"lstm + {name}", "strategy": name, "status": out["status"],
+                     "pr_auc_mean": pr, "pr_auc_std": m.get("pr_auc_std", np.nan),
+                     "mcc_mean": m.get("mcc_mean", np.nan), "mcc_std": m.get("mcc_std", np.nan),
+                     "roc_auc_mean": m.get("roc_auc_mean", np.nan), "pr_auc_pooled": m.get("pr_auc_pooled", np.nan),
+                     "pr_auc_vs_none": pr - none, "pr_auc_vs_best_baseline": pr - rival,
+                     "added_windows_per_fold": out.get("added", np.nan), "train_seconds": out.get("seconds", np.nan),
+                     "error": out.get("error", "")})
+    if best:
+        b = baselines[best]
+        rows.append({"model": f"baseline: {best}", "strategy": "", "status": "baseline",
+                     "pr_auc_mean": b["pr_auc_mean"], "pr_auc_std": b["pr_auc_std"], "mcc_mean": b["mcc_mean"],
+                     "mcc_std": b["mcc_std"], "roc_auc_mean": b.get("roc_auc_mean", np.nan),
+                     "pr_auc_pooled": b.get("pr_auc_pooled", np.nan), "pr_auc_vs_none": b["pr_auc_mean"] - none,
+                     "pr_auc_vs_best_baseline": 0.0, "added_windows_per_fold": np.nan, "train_seconds": np.nan,
+                     "error": ""})
+    return rows
+
+
+def _pm(mean: float, std: float) -> str:
+    return "–" if not np.isfinite(mean) else f"{mean:.3f} ± {std:.3f}"
+
+
+def _signed(value: float) -> str:
+    return "–" if not np.isfinite(value) else f"{value:+.3f}"
+
+
+def comparison_table(rows: list[dict]) -> list[dict[str, str]]:
+    """The rows as a person reads them (the Prefect table artifact and the CLI)."""
+    return [{"model": r["model"], "PR-AUC": _pm(r["pr_auc_mean"], r["pr_auc_std"]),
+             "MCC": _pm(r["mcc_mean"], r["mcc_std"]), "ΔPR-AUC vs none": _signed(r["pr_auc_vs_none"]),
+             "ΔPR-AUC vs best baseline": _signed(r["pr_auc_vs_best_baseline"]),
+             "train s": "–" if not np.isfinite(r["train_seconds"]) else f"{r['train_seconds']:.0f}",
+             "status": r["status"] if not r["error"] else f"{r['status']}: {r['error']}"} for r in rows]
+
+
+def comparison_verdict(rows: list[dict]) -> str:
+    """Which strategy wins on mean test PR-AUC, by how much over 'none', and is that more than fold noise?"""
+    ran = [r for r in rows if r["status"] == "ok" and np.isfinite(r["pr_auc_mean"])]
+    if not ran:
+        return "No strategy finished; see the errors in the table."
+    win = max(ran, key=lambda r: r["pr_auc_mean"])
+    text = f"Best strategy on mean test PR-AUC: {win['strategy']} ({_pm(win['pr_auc_mean'], win['pr_auc_std'])})"
+    none = next((r for r in ran if r["strategy"] == "none"), None)
+    if none is not None and win is not none:
+        gain = win["pr_auc_mean"] - none["pr_auc_mean"]
+        noise = max(win["pr_auc_std"], none["pr_auc_std"])
+        text += (f", {gain:+.3f} over none; " + ("more than" if gain > noise else "within")
+                 + f" the fold-to-fold spread ({noise:.3f})")
+    elif none is not None:
+        text += ": no resampling strategy beats none"
+    base = next((r for r in rows if r["status"] == "baseline"), None)
+    if base is not None:
+        text += f". Best baseline: {base['model'].removeprefix('baseline: ')} ({_pm(base['pr_auc_mean'], base['pr_auc_std'])})"
+    return text + "."

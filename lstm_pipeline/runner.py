@@ -76,6 +76,56 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
                       f"→ models:/{reg['name']}@{reg['alias']}")
 
 
+def run_comparison(cfg: PipelineConfig, strategies: list[str], console: Console) -> dict[str, Any]:
+    """Run ``compare_resampling`` with a (strategy, fold) bar and an epoch bar; print the comparison table."""
+    settings.prepare_home()
+    _quiet_console()
+    from flows.compare import compare_resampling  # imported late: Prefect reads its settings at import
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                  TimeElapsedColumn(), console=console, transient=False) as bars:
+        runs = bars.add_task("strategy × fold", total=len(strategies) * cfg.split.folds, info="")
+        epochs = bars.add_task("epochs", total=cfg.train.epochs, info="")
+        started: list[int] = []
+
+        def on_event(event: str, f: dict[str, Any]) -> None:
+            if event == "fold":
+                started.append(f["fold"])
+                bars.update(runs, completed=len(started) - 1, info=f"{f['strategy']}, fold {f['fold']}/{f['folds']}")
+                bars.reset(epochs, total=cfg.train.epochs, info="")
+            elif event == "epoch":
+                member = f" (network {f['member']})" if "member" in f else ""
+                bars.update(epochs, completed=f["epoch"], info=f"loss {f['loss']:.4f}{member}")
+
+        progress.set_reporter(on_event)
+        try:
+            result = compare_resampling(cfg, strategies)
+        finally:
+            progress.set_reporter(None)
+        bars.update(runs, completed=len(strategies) * cfg.split.folds, info="done")
+    print_comparison(result, console)
+    return result
+
+
+def print_comparison(result: dict[str, Any], console: Console) -> None:
+    from lstm_pipeline.report import comparison_table
+
+    rows = comparison_table(result["rows"])
+    table = Table(title=f"Imbalance strategies: LSTM test windows, mean ± std over {len(result['folds'])} folds")
+    for col in list(rows[0])[:-1]:  # status: failures are listed under the table instead
+        table.add_column(col.replace("ΔPR-AUC", "Δ"), no_wrap=True)
+    for raw, row in zip(result["rows"], rows, strict=True):
+        label = row.pop("model").removeprefix("lstm + ")
+        row.pop("status")
+        table.add_row(label, *row.values(), style="dim" if raw["status"] == "baseline" else None)
+    console.print(table)
+    for raw in result["rows"]:
+        if raw["status"] == "failed":
+            console.print(f"[red]{raw['strategy']} did not run:[/] {raw['error']}", soft_wrap=True)
+    console.print(result["verdict"], soft_wrap=True)
+    console.print(f"MLflow run {result['mlflow']['run_id']} ({result['mlflow']['tracking_uri']}); nothing registered")
+
+
 def load_scorer(model_uri: str):
     """A registered (or logged) scorer, from the configured MLflow store."""
     settings.prepare_home()

@@ -92,6 +92,14 @@ def log_dataset(run_id: str, df, source: str, name: str, target: str, digest: st
                                                        tags=[InputTag("mlflow.data.context", "training")])])
 
 
+def log_params(run_id: str, params: dict[str, Any]) -> None:
+    _log_batch(run_id, params=params)
+
+
+def set_tags(run_id: str, tags: dict[str, str]) -> None:
+    _log_batch(run_id, tags=tags)
+
+
 def log_metrics(run_id: str, values: dict[str, float], step: int = 0) -> None:
     _log_batch(run_id, metrics=metric_list(values, step))
 
