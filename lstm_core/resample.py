@@ -34,6 +34,9 @@ READS_MAJORITY = ("adasyn", "borderline_smote", "smote_tomek", "smote_enn")
 NAMES = {"smote": "SMOTE", "adasyn": "ADASYN", "borderline_smote": "Borderline-SMOTE", "smote_tomek": "SMOTE-Tomek",
          "smote_enn": "SMOTE-ENN"}
 MB = 2**20
+# SMOTE makes its synthetic windows in calls of this many bytes: imbalanced-learn builds them in float64 with
+# about 4 windows' worth of temporaries each, which would otherwise dwarf the windows themselves.
+SMOTE_BATCH_BYTES = 64 * MB
 
 Info = dict[str, float | int | str]
 
@@ -158,22 +161,34 @@ def bagging_draws(y: np.ndarray, cfg: ResampleConfig, seed: int) -> list[np.ndar
 # --- synthesisers --------------------------------------------------------------------------------------
 
 
-def estimate_bytes(n_in: int, added: int, length: int, n_features: int, k_neighbors: int) -> int:
+def smote_batch(length: int, n_features: int) -> int:
+    """Synthetic windows SMOTE makes per imbalanced-learn call: SMOTE_BATCH_BYTES of them."""
+    return max(1, SMOTE_BATCH_BYTES // (length * n_features * 4))
+
+
+def estimate_bytes(n_in: int, added: int, length: int, n_features: int, k_neighbors: int,
+                   batch: int | None = None, rows: int = 0) -> int:
     """Peak bytes a synthesiser needs for ``n_in`` windows entering it and ``added`` synthetic ones.
 
-    The flattened input (n_in · L · F · 4); imbalanced-learn's copy of it and its stacked output (n_in + added);
-    the synthetic windows, built in float64 (steps × differences) before the cast, about 4 windows' worth
-    each; the output rows they are copied into; and the neighbour search's indices and distances.
+    The flattened input (n_in · L · F · 4); imbalanced-learn's copy of it and its stacked output (n_in + the
+    windows made in one call); those windows, built in float64 (steps × differences) before the cast, about 4
+    windows' worth each; the output rows every synthetic window is copied into; the neighbour search's indices
+    and distances; and the ``rows`` training rows carried into the output with their bookkeeping.
+    ``batch``: windows made per call (SMOTE), else all ``added`` at once.
     """
     window = length * n_features * 4
-    return window * (3 * n_in + 5 * added) + 16 * (k_neighbors + 1) * n_in
+    made = added if batch is None else min(added, batch)
+    return window * (3 * n_in + added + 4 * made) + 16 * (k_neighbors + 1) * n_in + rows * (n_features * 4 + 16)
 
 
 def _entering(train: WindowSet, cfg: ResampleConfig, seed: int, added: int) -> tuple[np.ndarray, Info]:
     """Indices of the windows handed to the sampler, within ``memory_budget_mb``."""
     pos_idx, neg_idx = np.flatnonzero(train.y == 1), np.flatnonzero(train.y == 0)
     k = max(cfg.k_neighbors, cfg.m_neighbors if cfg.strategy == "borderline_smote" else 0)
-    need = lambda n_neg: estimate_bytes(len(pos_idx) + n_neg, added, train.length, train.n_features, k)  # noqa: E731
+    batch = smote_batch(train.length, train.n_features) if cfg.strategy == "smote" else None
+    # len(train.rows) bounds the rows carried over: only those that training windows read are.
+    need = lambda n_neg: estimate_bytes(len(pos_idx) + n_neg, added, train.length, train.n_features, k,  # noqa: E731
+                                        batch, len(train.rows))
     budget = cfg.memory_budget_mb * MB
     # imbalanced-learn insists on two classes, so SMOTE gets one negative window for company.
     wanted = len(neg_idx) if cfg.strategy in READS_MAJORITY else 1
@@ -261,13 +276,18 @@ def _synthesise(train: WindowSet, cfg: ResampleConfig, seed: int, info: Info) ->
                                            "resample.k_neighbors or use fewer folds", to="class_weight")
     entered, memory = _entering(train, cfg, seed, added)
     x = train.gather(entered).reshape(len(entered), -1)  # (n_in, L·F): the only flattened copy
-    sampler = _sampler(cfg, seed, {1: pos + added})
-    try:
-        x_res, _ = sampler.fit_resample(x, train.y[entered])
-    except (ValueError, RuntimeError) as exc:
-        return _fallback(train, cfg, info, _explain(cfg, exc, pos, added), to="class_weight")
-    del x
-    out = _assemble(train, entered, _kept(sampler, len(x_res)), x_res)
+    y = train.y[entered]
+    if cfg.strategy == "smote":
+        out = _smote_in_batches(train, cfg, seed, x, y, added)
+    else:
+        sampler = _sampler(cfg, seed, {1: pos + added})
+        try:
+            x_res, _ = sampler.fit_resample(x, y)
+        except (ValueError, RuntimeError) as exc:
+            return _fallback(train, cfg, info, _explain(cfg, exc, pos, added), to="class_weight")
+        del x
+        kept = _kept(sampler, len(x_res))
+        out = _assemble(train, _originals(len(train), entered, kept), _synthetic_part(x_res, kept, len(entered)))
     made = int(out.synthetic.sum() - train.synthetic.sum())
     result = {**_after(info, out, made), **memory}
     if made == 0:
@@ -277,26 +297,62 @@ def _synthesise(train: WindowSet, cfg: ResampleConfig, seed: int, info: Info) ->
     return Resampled(out, None, result)
 
 
-def _assemble(train: WindowSet, entered: np.ndarray, kept: np.ndarray, x_res: np.ndarray) -> WindowSet:
-    """Original windows stay windows over the training rows; synthetic ones are appended as new rows.
+def _smote_in_batches(train: WindowSet, cfg: ResampleConfig, seed: int, x: np.ndarray, y: np.ndarray,
+                      added: int) -> WindowSet:
+    """SMOTE over the positives, ``smote_batch`` synthetic windows per call, written straight into the output.
 
-    ``kept[j]`` says where ``x_res[j]`` came from: an entered window (``< len(entered)``) or a synthetic one.
-    Only rows that some kept training window reads are carried over (never validation or test rows).
+    The calls share one random stream, so a single call (small folds) is exactly imbalanced-learn's SMOTE with
+    ``random_state=seed``.
     """
-    length, f, n_in = train.length, train.n_features, len(entered)
-    is_new = kept >= n_in
-    keep = np.ones(len(train), bool)
+    from imblearn.over_sampling import SMOTE
+
+    batch, pos, stream = smote_batch(train.length, train.n_features), int(y.sum()), np.random.RandomState(seed)
+
+    def made():
+        for start in range(0, added, batch):
+            m = min(batch, added - start)
+            sampler = SMOTE(sampling_strategy={1: pos + m}, k_neighbors=cfg.k_neighbors, random_state=stream)
+            yield sampler.fit_resample(x, y)[0][len(x):]  # imbalanced-learn appends its windows last
+
+    return _assemble(train, np.arange(len(train)), made(), added)
+
+
+def _originals(n: int, entered: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """Original windows still there: those that never entered the sampler, and the entered ones it kept.
+
+    ``kept[j]`` says where the sampler's output j came from: entered window ``kept[j]``, or a synthetic one.
+    """
+    keep = np.ones(n, bool)
     keep[entered] = False
-    keep[entered[kept[~is_new]]] = True
-    orig = np.flatnonzero(keep)
+    keep[entered[kept[kept < len(entered)]]] = True
+    return np.flatnonzero(keep)
+
+
+def _synthetic_part(x_res: np.ndarray, kept: np.ndarray, n_in: int) -> list[np.ndarray]:
+    is_new = kept >= n_in
     first = int(np.argmax(is_new)) if is_new.any() else len(kept)
-    synth = x_res[first:] if is_new[first:].all() else x_res[is_new]  # a view when synthetic windows come last
-    n_new = len(synth)
+    return [x_res[first:] if is_new[first:].all() else x_res[is_new]]  # a view when they come last
+
+
+def _assemble(train: WindowSet, orig: np.ndarray, blocks, n_new: int | None = None) -> WindowSet:
+    """Original windows ``orig`` stay windows over the training rows; synthetic ``blocks`` become new rows.
+
+    Only rows that some kept training window reads are carried over (never validation or test rows). Blocks
+    of flattened windows (m, L·F) are copied into the output one by one, so each can be freed after its copy.
+    """
+    length, f = train.length, train.n_features
+    if n_new is None:
+        n_new = sum(len(b) for b in blocks)
     mask = training_rows(train.ends[orig], length, len(train.rows))
     n_rows = int(mask.sum())
     rows = np.empty((n_rows + n_new * length, f), np.float32)  # (N_train + n_new·L, F)
     np.compress(mask, train.rows, axis=0, out=rows[:n_rows])
-    rows[n_rows:] = synth.reshape(n_new * length, f)
+    at = n_rows
+    for block in blocks:
+        rows[at:at + len(block) * length] = block.reshape(len(block) * length, f)
+        at += len(block) * length
+    if at != len(rows):
+        raise RuntimeError(f"the sampler made {(at - n_rows) // length} windows where {n_new} were expected")
     new_pos = np.cumsum(mask) - 1  # old row index -> compacted row index
     ends = np.concatenate([new_pos[train.ends[orig]], n_rows + np.arange(n_new) * length + length - 1])
     return WindowSet(rows, ends.astype(np.int64), length, np.r_[train.y[orig], np.ones(n_new, np.int8)],

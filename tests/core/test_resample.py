@@ -321,22 +321,48 @@ def test_estimate_counts_input_output_and_neighbours() -> None:
     assert estimate_bytes(100, 40, 2, 3, 5) == 24 * (300 + 200) + 96 * 100
 
 
+def test_smote_makes_big_outputs_in_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    from imblearn.over_sampling import SMOTE
+
+    import lstm_core.resample as mod
+
+    calls: list[int] = []
+    real = SMOTE.fit_resample
+    monkeypatch.setattr(SMOTE, "fit_resample", lambda self, x, y: calls.append(self.sampling_strategy[1]) or real(self, x, y))
+    monkeypatch.setattr(mod, "SMOTE_BATCH_BYTES", 48)  # 3 windows of 2·2·4 bytes per call
+    ws = dense(40, 6)
+    a = resample(ws, ResampleConfig(strategy="smote", k_neighbors=3), seed=2)
+    b = resample(ws, ResampleConfig(strategy="smote", k_neighbors=3), seed=2)
+    # int(0.5 · 40 − 6) = 14 windows: calls asking for 6 + 3, 6 + 3, 6 + 3, 6 + 3 and 6 + 2 positives
+    assert calls == [9, 9, 9, 9, 8] * 2
+    assert a.info["synthetic"] == 14 and a.info["positives_after"] == 20
+    eq(a.windows.gather(), b.windows.gather())  # one random stream: deterministic
+    new = a.windows.gather()[a.windows.synthetic]
+    assert len({w.tobytes() for w in new}) == 14  # the batches do not repeat each other
+    pos_x = ws.gather()[ws.y == 1]
+    assert np.all(new >= pos_x.min(axis=0) - 1e-5) and np.all(new <= pos_x.max(axis=0) + 1e-5)
+    # the estimate counts one batch's temporaries: 16 · (3 · 7 + 14 + 4 · 3) + 16 · 4 · 7 (+ the 92 rows)
+    assert estimate_bytes(7, 14, 2, 2, 3, batch=3) == 16 * 47 + 448
+    assert estimate_bytes(7, 14, 2, 2, 3, batch=3, rows=92) == 16 * 47 + 448 + 92 * 24
+
+
 def test_over_budget_lets_a_sample_of_the_majority_into_the_sampler() -> None:
-    ws = dense(200, 20, shift=1.0)  # 2·2·4 = 16 bytes a window; asks int(0.5 · 200 − 20) = 80 windows
-    budget_mb = 20971 / 2**20
-    # estimate with n negatives entering: 16 · (3 · (20 + n) + 5 · 80) + 96 · (20 + n) = 9280 + 144 n ≤ 20971
+    ws = dense(200, 20, shift=1.0)  # 440 rows; 2·2·4 = 16 bytes a window; asks int(0.5 · 200 − 20) = 80 windows
+    budget_mb = 30000 / 2**20
+    # estimate with n negatives entering: 16 · (3 · (20 + n) + 80 + 4 · 80) + 96 · (20 + n) + 440 · (8 + 16)
+    #                                      = 19840 + 144 n ≤ 30000  →  n = 70
     res = resample(ws, ResampleConfig(strategy="adasyn", memory_budget_mb=budget_mb), seed=0)
-    assert res.info["majority_in_sampler"] == 81 and res.info["sampler_windows"] == 101
-    assert res.info["memory_estimate_mb"] <= budget_mb + 0.05
+    assert res.info["majority_in_sampler"] == 70 and res.info["sampler_windows"] == 90
+    assert res.info["memory_estimate_mb"] == round((19840 + 144 * 70) / 2**20, 1)
     real = res.windows.gather()[~res.windows.synthetic]
-    eq(real, ws.gather())  # every original window is kept, also the 119 negatives that did not enter
+    eq(real, ws.gather())  # every original window is kept, also the 130 negatives that did not enter
     assert res.info["synthetic"] > 0
 
 
 def test_over_budget_refuses_with_the_memory_needed() -> None:
     ws = dense(200, 20, shift=1.0)
-    cfg = ResampleConfig(strategy="adasyn", memory_budget_mb=20971 / 2**20, over_budget="refuse")
-    # everything entering: 9280 + 144 · 200 = 38080 bytes, i.e. about 1 MB once rounded up
+    cfg = ResampleConfig(strategy="adasyn", memory_budget_mb=30000 / 2**20, over_budget="refuse")
+    # everything entering: 19840 + 144 · 200 = 48640 bytes, i.e. about 1 MB once rounded up
     with pytest.raises(DataError, match=r"needs about 1 MB for 220 training windows of 2×2.*"
                                         r"Raise resample.memory_budget_mb to at least 1.*over_budget=subsample"):
         resample(ws, cfg, seed=0)
