@@ -1,0 +1,44 @@
+"""The project's trainer against the tutorial-style loop, same shape, each in its own process.
+
+    python -m benchmarks.compare_tutorial --rows 100000 --features 16 --window 48 --batch 256 --epochs 2 --repeat 3
+
+Each implementation runs ``--repeat`` times in a fresh process (so peak RSS is its own); the medians
+and the ratios project/tutorial are printed as one JSON line.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+
+from benchmarks.train_throughput import parse
+
+
+def _once(impl: str, argv: list[str]) -> dict:
+    out = subprocess.run([sys.executable, "-m", "benchmarks.train_throughput", *argv, "--impl", impl],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    repeat = 3
+    if "--repeat" in argv:
+        i = argv.index("--repeat")
+        repeat = int(argv[i + 1])
+        argv = argv[:i] + argv[i + 2:]
+    parse([a for a in argv if a != "--impl"])  # validate the flags before spending minutes
+    runs = {impl: [_once(impl, argv) for _ in range(repeat)] for impl in ("tutorial", "project")}
+    med = {impl: {k: statistics.median(r[k] for r in rs) for k in ("windows_per_s", "peak_rss_mb", "seconds")}
+           for impl, rs in runs.items()}
+    print(json.dumps({
+        "median": med,
+        "speed_ratio": round(med["project"]["windows_per_s"] / med["tutorial"]["windows_per_s"], 3),
+        "rss_ratio": round(med["project"]["peak_rss_mb"] / med["tutorial"]["peak_rss_mb"], 3),
+        "device": runs["project"][0]["device"], "repeat": repeat, "args": argv,
+    }))
+
+
+if __name__ == "__main__":
+    main()
