@@ -36,11 +36,34 @@ class DataConfig(_Section):
         description="Label mode: how many rows past its own a label looks (e.g. 30 for 'fails within 30 cycles'). "
         "Sets the purge width and when a label counts as observed.",
     )
+    sep: str = Field(",", min_length=1, description="CSV delimiter (';' for many European spreadsheet exports).")
+    max_file_mb: float = Field(
+        1024, gt=0, description="Refuse files larger than this many MB: pandas needs several times a file's size in memory."
+    )
+    missing: Literal["error", "ffill", "drop"] = Field(
+        "error",
+        description="Missing feature values, handled after validation. error: the contract fails on any. "
+        "ffill: carry the entity's latest earlier value forward (at most ffill_limit rows); rows still missing "
+        "are dropped. drop: drop every row with a missing feature.",
+    )
+    ffill_limit: int = Field(3, ge=1, description="missing=ffill: most consecutive rows filled from one earlier value.")
+    max_null_fraction: float = Field(
+        0.05, ge=0, le=1, description="missing=ffill|drop: largest share of missing values the contract accepts per feature."
+    )
+    min_prevalence: float = Field(0.0, ge=0, le=1, description="Smallest share of positive rows the contract accepts.")
+    max_prevalence: float = Field(
+        1.0, ge=0, le=1, description="Largest share of positive rows the contract accepts (above 0.5 it warns anyway)."
+    )
+    min_positives: int = Field(
+        1, ge=0, description="Positive windows every fold's training and test part must hold, or the run stops before training."
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> DataConfig:
         if self.label_col and self.event_col:
             raise ValueError("give either data.label_col or data.event_col, not both")
+        if self.min_prevalence > self.max_prevalence:
+            raise ValueError("data.min_prevalence must not exceed data.max_prevalence")
         return self
 
     @property

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +20,23 @@ from lstm_core.config import DataConfig
 
 class DataError(ValueError):
     """Bad input data: the message names the file, the column or the rows."""
+
+
+MB = 1 << 20
+MAX_LINES = 10  # line numbers quoted per problem
+# candidate CSV delimiters, and how a message names them
+DELIMITERS = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
+
+
+def lines_text(rows: Sequence[int] | np.ndarray, total: int | None = None) -> str:
+    """'line 5' or 'lines 5, 9, 12 (first 3 of 40)' from 0-based row positions; the header is line 1."""
+    numbers = [int(i) + 2 for i in list(rows)[:MAX_LINES]]
+    total = len(rows) if total is None else total
+    if not numbers:
+        return "unknown lines"
+    word = "line" if len(numbers) == 1 else "lines"
+    more = f" (first {len(numbers)} of {total})" if total > len(numbers) else ""
+    return f"{word} {', '.join(map(str, numbers))}{more}"
 
 
 @dataclass(frozen=True)
@@ -73,24 +93,72 @@ class Series:
                    meta["entity_names"], meta["time_is_datetime"], spec)
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read CSV or Parquet; turn pandas' parse errors into a message naming the file."""
+def read_table(path: str | Path, sep: str = ",", max_file_mb: float | None = None) -> pd.DataFrame:
+    """Read CSV or Parquet (never modified); every way a file can be unreadable ends in a DataError naming it."""
     p = Path(path)
-    if not p.exists():
+    if not p.is_file():
         raise DataError(f"{p}: file not found")
-    if p.stat().st_size == 0:
-        raise DataError(f"{p}: the file is empty")
-    suffixes = "".join(p.suffixes).lower()
+    size = p.stat().st_size
+    if size == 0:
+        raise DataError(f"{p}: the file is empty (0 bytes)")
+    if max_file_mb is not None and size > max_file_mb * MB:
+        raise DataError(
+            f"{p}: the file is {_size(size)}, over the {_size(max_file_mb * MB)} limit (data.max_file_mb = "
+            f"{max_file_mb:g}); pandas needs several times a file's size in memory. Raise data.max_file_mb "
+            "(--max-file-mb) if this machine has that memory, or pass a slice of the rows"
+        )
+    parquet = any(s in {".parquet", ".pq"} for s in (x.lower() for x in p.suffixes))
     try:
-        if ".parquet" in suffixes or ".pq" in suffixes:
-            return pd.read_parquet(p)
-        return pd.read_csv(p, encoding="utf-8-sig", low_memory=False)
+        df = pd.read_parquet(p) if parquet else pd.read_csv(p, sep=sep, encoding="utf-8-sig", low_memory=False)
     except UnicodeDecodeError as exc:
-        raise DataError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        raise DataError(_undecodable(p)) from exc
     except pd.errors.EmptyDataError as exc:
-        raise DataError(f"{p}: no columns to read (empty file?)") from exc
+        raise DataError(f"{p}: no columns to read (only blank lines?)") from exc
     except (pd.errors.ParserError, OSError, ValueError) as exc:
-        raise DataError(f"{p}: cannot be parsed as {'Parquet' if 'parquet' in suffixes else 'CSV'}: {exc}") from exc
+        hint = "" if parquet else _delimiter_hint(p, sep)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{p}: cannot be parsed as {'Parquet' if parquet else 'CSV'}: {first}{hint}") from exc
+    if not parquet and df.shape[1] == 1 and (hint := _delimiter_hint(p, sep)):
+        raise DataError(f"{p}: read as one column named {str(df.columns[0])[:60]!r}{hint}")
+    if len(df) == 0:
+        raise DataError(f"{p}: a header with {df.shape[1]} column(s) but no data rows")
+    return df
+
+
+def _size(n_bytes: float) -> str:
+    return f"{n_bytes / (1 << 30):.1f} GB" if n_bytes >= 1 << 30 else f"{n_bytes / MB:.1f} MB"
+
+
+def _delimiter_hint(p: Path, sep: str) -> str:
+    """'; it looks like ';'-separated: ...' when the header holds another delimiter more often than ``sep``."""
+    with p.open("rb") as fh:
+        header = fh.read(1 << 16).decode("utf-8-sig", errors="replace").splitlines()[:1]
+    if not header:
+        return ""
+    counts = {d: header[0].count(d) for d in DELIMITERS if d != sep}
+    best = max(counts, key=counts.get)
+    if counts[best] <= header[0].count(sep):
+        return ""
+    shown = "\\t" if best == "\t" else best
+    return (f"; it looks like {DELIMITERS[best]}-separated: set data.sep: '{shown}' in the config "
+            f"(or --sep '{shown}')")
+
+
+def _undecodable(p: Path) -> str:
+    """Where the first byte that is not UTF-8 sits, as a line number, and what the file probably is."""
+    data = p.read_bytes()  # only on this error path, and bounded by data.max_file_mb
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return f"{p}: the file is UTF-16 text; save it as UTF-8"
+    try:
+        data.decode("utf-8")
+        return f"{p}: not UTF-8 text"
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        start = data.rfind(b"\n", 0, exc.start) + 1
+        end = data.find(b"\n", exc.start)
+        shown = data[start:end if end >= 0 else len(data)][:80].decode("cp1252", errors="replace").strip()
+        return (f"{p}: not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line} cannot be decoded (read as "
+                f"Windows-1252 the line is {shown!r}); save the file as UTF-8")
 
 
 def resolve_spec(df: pd.DataFrame, cfg: DataConfig) -> DataSpec:
@@ -106,27 +174,121 @@ def resolve_spec(df: pd.DataFrame, cfg: DataConfig) -> DataSpec:
         features = tuple(cfg.features)
     else:
         skip = {cfg.time_col, target, cfg.entity_col}
-        features = tuple(c for c in df.columns if c not in skip and pd.api.types.is_numeric_dtype(df[c]))
-        features = tuple(c for c in features if not pd.api.types.is_bool_dtype(df[c]))
+        features = tuple(c for c in df.columns if c not in skip and _numeric_or_mostly(df[c]))
     if not features:
         raise DataError(f"no numeric feature columns besides {sorted(c for c in skip if c)}; name them with --features")
     return DataSpec(cfg.time_col, cfg.entity_col, features, target, cfg.mode, cfg.lookahead)
 
 
-def time_to_int(values: pd.Series, column: str) -> tuple[np.ndarray, bool]:
-    """Integer steps stay integers; anything else must parse as datetimes (then ns since epoch)."""
-    if pd.api.types.is_integer_dtype(values):
-        return values.to_numpy(np.int64), False
-    if pd.api.types.is_float_dtype(values) and np.all(np.mod(values.dropna(), 1) == 0):
-        return values.to_numpy(np.int64), False
-    if not pd.api.types.is_datetime64_any_dtype(values):
+# a UTC offset written after a clock time: 'Z', 'UTC', '+02:00', '-0530'
+_ZONE = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(Z|UTC|GMT|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Times:
+    """A time column read leniently: what parsed, what did not, and the UTC offset each text value carries."""
+
+    values: np.ndarray  # (N,) int64: ns since epoch (UTC) for datetimes, else integer steps; 0 where not valid
+    valid: np.ndarray  # (N,) bool
+    is_datetime: bool
+    unparsable: np.ndarray  # (N,) bool: present, but neither a datetime nor an integer step
+    zones: np.ndarray | None = None  # (N,) object: the offset written in each text value ('+02:00'), else None
+    mixed_zones: bool = False  # some text values carry a UTC offset and others none: no reading of them is right
+
+
+def read_times(values: pd.Series) -> Times:
+    """Integer steps stay integers; datetimes become ns since epoch in UTC. Never raises."""
+    n = len(values)
+    present = values.notna().to_numpy()
+    none = np.zeros(n, bool)
+    if pd.api.types.is_bool_dtype(values):
+        return Times(np.zeros(n, np.int64), none, False, present)
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = values.to_numpy(np.float64, na_value=np.nan)
+        if np.all(np.mod(numbers[present], 1) == 0):
+            return Times(np.where(present, numbers, 0).astype(np.int64), present, False, none)
+        return Times(np.zeros(n, np.int64), none, False, present)  # fractional steps: no time axis we read
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return _from_datetimes(values, present, None)
+    text = values.astype("string").str.strip()
+    numbers = pd.to_numeric(text, errors="coerce").to_numpy(np.float64, na_value=np.nan)
+    if present.any() and np.isfinite(numbers[present]).all() and np.all(np.mod(numbers[present], 1) == 0):
+        return Times(np.where(present, numbers, 0).astype(np.int64), present, False, none)
+    found = text.str.extract(_ZONE, expand=False).to_numpy(dtype=object, na_value=None)
+    zones = np.array([_offset(z) for z in found], dtype=object)
+    has = found != None  # noqa: E711 - elementwise over an object array
+    if has.any() and not has[present].all():
+        return Times(np.zeros(n, np.int64), none, True, none, zones, mixed_zones=True)
+    with warnings.catch_warnings():  # "could not infer format": the mixed fallback below is meant for that
+        warnings.simplefilter("ignore", UserWarning)
+        utc = bool(has.any())
         try:
-            values = pd.to_datetime(values, format="mixed")
-        except (ValueError, TypeError) as exc:
-            raise DataError(f"column '{column}': neither integer steps nor datetimes ({exc})") from exc
+            parsed = pd.to_datetime(text, utc=utc)
+        except (ValueError, TypeError, OverflowError):
+            try:
+                parsed = pd.to_datetime(text, utc=utc, format="mixed", errors="coerce")
+            except (ValueError, TypeError):  # an offset our pattern missed ('+05'): mixed after all
+                return Times(np.zeros(n, np.int64), none, True, none, zones, mixed_zones=True)
+    return _from_datetimes(parsed, present, zones)
+
+
+def _offset(zone: str | None) -> str | None:
+    """'Z', 'utc', '+0200' → '+00:00', '+00:00', '+02:00'."""
+    if zone is None:
+        return None
+    if zone.upper() in {"Z", "UTC", "GMT"}:
+        return "+00:00"
+    digits = zone[1:].replace(":", "")
+    return f"{zone[0]}{digits[:2]}:{digits[2:]}"
+
+
+def _from_datetimes(values: pd.Series, present: np.ndarray, zones: np.ndarray | None) -> Times:
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-    return values.to_numpy("datetime64[ns]").astype(np.int64), True
+    parsed = values.notna().to_numpy()
+    ns = values.to_numpy("datetime64[ns]").astype(np.int64)
+    return Times(np.where(parsed, ns, 0), parsed, True, present & ~parsed, zones)
+
+
+def zone_problem(times: Times, values: pd.Series) -> str:
+    """Why a column that mixes times with and without a UTC offset cannot be read, with the lines."""
+    has = times.zones != None if times.zones is not None else np.zeros(len(values), bool)  # noqa: E711
+    with_zone, without = np.flatnonzero(has), np.flatnonzero(~has & values.notna().to_numpy())
+    if not len(with_zone) or not len(without):
+        return "time zones that cannot be told apart; write every time with its UTC offset"
+    a, b = int(with_zone[0]), int(without[0])
+    return (f"mixed time zones: {len(with_zone)} time(s) carry a UTC offset ({lines_text(with_zone)}, e.g. "
+            f"{values.iloc[a]!r}) and {len(without)} carry none ({lines_text(without)}, e.g. {values.iloc[b]!r}); "
+            "write every time with its offset, or every time in one zone without one")
+
+
+def _numeric_or_mostly(values: pd.Series) -> bool:
+    """Numeric columns, and text columns most of whose values are numbers: a stray 'broken' or '1,5' must reach the
+    contract, which names its lines, instead of silently taking the whole column out of the features."""
+    if pd.api.types.is_bool_dtype(values):
+        return False
+    if pd.api.types.is_numeric_dtype(values):
+        return True
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        return False
+    present = values.dropna()
+    sample = present.iloc[:10_000]
+    return len(sample) > 0 and pd.to_numeric(sample, errors="coerce").notna().mean() > 0.5
+
+
+def time_to_int(values: pd.Series, column: str) -> tuple[np.ndarray, bool]:
+    """Integer steps stay integers; anything else must parse as datetimes (then ns since epoch, UTC)."""
+    times = read_times(values)
+    if times.mixed_zones:
+        raise DataError(f"column '{column}': {zone_problem(times, values)}")
+    if times.unparsable.any():
+        bad = np.flatnonzero(times.unparsable)
+        raise DataError(f"column '{column}': {len(bad)} value(s) neither integer steps nor datetimes, e.g. "
+                        f"{values.iloc[int(bad[0])]!r} ({lines_text(bad)})")
+    if not times.valid.all():
+        missing = np.flatnonzero(~times.valid)
+        raise DataError(f"column '{column}': {len(missing)} missing time(s) at {lines_text(missing)}")
+    return times.values, times.is_datetime
 
 
 def to_series(df: pd.DataFrame, spec: DataSpec) -> Series:
@@ -161,3 +323,38 @@ def fingerprint(df: pd.DataFrame, spec: DataSpec) -> dict[str, object]:
         "rows": int(len(df)),
         "positives": int(pd.to_numeric(df[spec.target_col], errors="coerce").fillna(0).astype(bool).sum()),
     }
+
+
+def apply_missing(df: pd.DataFrame, spec: DataSpec, policy: str, limit: int) -> tuple[pd.DataFrame, dict]:
+    """Apply the declared policy to missing feature values; return the rows to window and what was done.
+
+    ``error`` refuses any; ``ffill`` carries the latest earlier value of the same entity forward, at most
+    ``limit`` rows in a row, then drops the rows still missing (an entity's first rows, longer holes);
+    ``drop`` drops every row with a missing feature. Filling never crosses an entity and never reads a
+    later row. Row positions in messages are those of ``df`` (line = position + 2).
+    """
+    frame = df.reset_index(drop=True)
+    feats = list(spec.features)
+    holes = frame[feats].isna()
+    report = {"policy": policy, "missing_values": int(holes.to_numpy().sum()), "filled": 0, "dropped_rows": 0,
+              "dropped_lines": ""}
+    if report["missing_values"] == 0:
+        return frame, report
+    if policy == "error":
+        col = next(c for c in feats if holes[c].any())
+        rows = np.flatnonzero(holes[col].to_numpy())
+        raise DataError(f"column '{col}': {len(rows)} missing value(s) at {lines_text(rows)}; data.missing is "
+                        "'error': set it to 'ffill' or 'drop' (--missing) to handle them")
+    if policy == "ffill":
+        codes = pd.factorize(frame[spec.entity_col])[0] if spec.entity_col else np.zeros(len(frame), np.int64)
+        order = np.lexsort((time_to_int(frame[spec.time_col], spec.time_col)[0], codes))
+        filled = frame[feats].iloc[order].groupby(codes[order], sort=False).ffill(limit=limit)
+        frame = frame.copy()
+        frame[feats] = filled.sort_index()
+        left = frame[feats].isna()
+        report["filled"] = report["missing_values"] - int(left.to_numpy().sum())
+        holes = left
+    drop = holes.any(axis=1).to_numpy()
+    report["dropped_rows"] = int(drop.sum())
+    report["dropped_lines"] = lines_text(np.flatnonzero(drop)) if drop.any() else ""
+    return frame.loc[~drop].reset_index(drop=True), report

@@ -107,6 +107,42 @@ def make_folds(series: Series, index: WindowIndex, cfg: SplitConfig) -> list[Fol
     return folds
 
 
+def check_fold_positives(series: Series, index: WindowIndex, folds: list[Fold], min_positives: int) -> list[str]:
+    """One sentence per fold part (training or test) holding fewer than ``min_positives`` positive windows.
+
+    A part without positives cannot train a detector or score one: each sentence names the fold, where the
+    part lies (its time range, or its entities when split by entity) and what to change.
+    """
+    if series.spec.mode == "event":
+        advice = "use fewer folds (--folds), longer data, or a longer horizon (--horizon)"
+    else:
+        advice = "use fewer folds (--folds) or longer data"
+    problems = []
+    for fold in folds:
+        for part, word in (("train", "training"), ("test", "test")):
+            pos = getattr(fold, part)
+            found = int(index.y[pos].sum())
+            if found >= min_positives:
+                continue
+            problems.append(f"fold {fold.k}: the {word} part ({_where(series, index, pos)}, {len(pos)} windows) "
+                            f"holds {found} positive window(s), fewer than data.min_positives = {min_positives}; "
+                            f"{advice}")
+    return problems
+
+
+def _where(series: Series, index: WindowIndex, pos: np.ndarray) -> str:
+    """'windows ending 2024-01-03T04:00:00 … 2024-01-05T11:00:00, entities m0 … m1'."""
+    if not len(pos):
+        return "no window"
+    times = series.time[index.ends[pos]]
+    codes = np.unique(series.entity[index.ends[pos]])
+    span = f"windows ending {_fmt_time(series, int(times.min()))} … {_fmt_time(series, int(times.max()))}"
+    if not series.spec.entity_col:
+        return span
+    names = [series.entity_names[c] for c in codes]
+    return f"{span}, entities {names[0]} … {names[-1]}" if len(names) > 1 else f"{span}, entity {names[0]}"
+
+
 def training_rows(ends: np.ndarray, length: int, n_rows: int) -> np.ndarray:
     """Boolean mask of the rows that some window in ``ends`` reads (what a scaler may be fitted on)."""
     marks = np.zeros(n_rows + 1, np.int64)

@@ -8,7 +8,14 @@ import pytest
 
 from lstm_core.config import DataConfig, SplitConfig
 from lstm_core.data import DataError, Series, resolve_spec, to_series
-from lstm_core.splits import fit_scaler, fold_windows, make_folds, time_folds, training_rows
+from lstm_core.splits import (
+    check_fold_positives,
+    fit_scaler,
+    fold_windows,
+    make_folds,
+    time_folds,
+    training_rows,
+)
 from lstm_core.windows import make_windows
 
 
@@ -294,3 +301,34 @@ def test_scaler_sees_only_rows_read_by_training_windows() -> None:
     eq(fw.train.ends, [1, 2, 3])
     eq(fw.test.y, idx.y[fold.test])
     assert not fw.train.synthetic.any()
+
+
+def test_fold_positives_name_the_part_its_range_and_the_fix() -> None:
+    # L=2, H=2 on thirty_rows: events at rows 4, 12, 20, 26 make windows 2, 3, 10, 11, 18, 19, 24, 25 positive.
+    # Expanding, E=0 (EXPECTED above): fold 1 trains on 1..3 (2 positive), tests 10..18 (3);
+    # fold 2 trains on 1..8 (2), tests 19..27 (3).
+    series = series_of(thirty_rows(), time_col="time", event_col="event", horizon=2)
+    index = make_windows(series, 2)
+    folds = make_folds(series, index, SplitConfig(folds=2, val_fraction=0.4))
+    assert check_fold_positives(series, index, folds, 2) == []
+    assert check_fold_positives(series, index, folds, 3) == [
+        "fold 1: the training part (windows ending 10 … 30, 3 windows) holds 2 positive window(s), fewer than "
+        "data.min_positives = 3; use fewer folds (--folds), longer data, or a longer horizon (--horizon)",
+        "fold 2: the training part (windows ending 10 … 80, 8 windows) holds 2 positive window(s), fewer than "
+        "data.min_positives = 3; use fewer folds (--folds), longer data, or a longer horizon (--horizon)",
+    ]
+
+
+def test_fold_positives_by_entity_name_the_entities() -> None:
+    frames = [pd.DataFrame({"time": np.arange(10), "unit": f"e{k}", "x": np.arange(10.0),
+                            "y": [0, 0, 0, 0, 0, 1, 0, 0, 0, 0] if k < 2 else 0}) for k in range(4)]
+    series = series_of(pd.concat(frames, ignore_index=True), time_col="time", entity_col="unit", label_col="y")
+    index = make_windows(series, 3)
+    folds = make_folds(series, index, SplitConfig(by="entity", folds=2))
+    problems = check_fold_positives(series, index, folds, 1)
+    # entity groups [e0, e1], [e2], [e3]: fold 1 tests e2, fold 2 tests e3, and neither has an event
+    assert [p.split(" holds")[0] for p in problems] == [
+        "fold 1: the test part (windows ending 2 … 9, entity e2, 8 windows)",
+        "fold 2: the test part (windows ending 2 … 9, entity e3, 8 windows)",
+    ]
+    assert problems[0].endswith("use fewer folds (--folds) or longer data")

@@ -1,0 +1,102 @@
+"""Reading time columns and the missing-value policy, on hand-built rows with hand-computed answers."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lstm_core.data import DataError, DataSpec, apply_missing, read_times, time_to_int
+
+HOUR = 3_600_000_000_000  # ns
+
+
+def test_integer_steps_stay_integers_even_as_floats_with_gaps():
+    times = read_times(pd.Series([3.0, np.nan, 5.0]))
+    assert not times.is_datetime
+    assert times.values.tolist() == [3, 0, 5] and times.valid.tolist() == [True, False, True]
+    assert time_to_int(pd.Series(["1", "2", "10"]), "t") == (pytest.approx([1, 2, 10]), False)
+
+
+def test_offsets_are_read_as_utc():
+    local = ["2024-03-31T01:00:00+01:00", "2024-03-31T03:00:00+02:00", "2024-03-31T02:00Z"]
+    values, is_datetime = time_to_int(pd.Series(local), "t")
+    start = pd.Timestamp("2024-03-31T00:00:00Z").value
+    assert is_datetime and (values - start).tolist() == [0, HOUR, 2 * HOUR]
+    zones = read_times(pd.Series(local)).zones.tolist()
+    assert zones == ["+01:00", "+02:00", "+00:00"]
+
+
+def test_a_timezone_aware_column_is_read_as_utc():
+    berlin = pd.Series(pd.date_range("2024-01-01", periods=2, freq="h", tz="Europe/Berlin"))
+    values, _ = time_to_int(berlin, "t")
+    assert values[0] == pd.Timestamp("2023-12-31T23:00:00Z").value
+
+
+def test_times_with_and_without_an_offset_are_refused_with_lines():
+    column = pd.Series(["2024-01-01 00:00", "2024-01-01 01:00+00:00", "2024-01-01 02:00"])
+    assert read_times(column).mixed_zones
+    with pytest.raises(DataError) as caught:
+        time_to_int(column, "ts")
+    assert str(caught.value) == (
+        "column 'ts': mixed time zones: 1 time(s) carry a UTC offset (line 3, e.g. '2024-01-01 01:00+00:00') and "
+        "2 carry none (lines 2, 4, e.g. '2024-01-01 00:00'); write every time with its offset, or every time in one "
+        "zone without one"
+    )
+
+
+def test_a_date_is_not_mistaken_for_an_offset():
+    assert read_times(pd.Series(["2024-01-05", "2024-01-06 10:00"])).zones.tolist() == [None, None]
+    assert read_times(pd.Series(["2024-01-05 10:00-05:00"])).zones.tolist() == ["-05:00"]
+
+
+def test_unparsable_and_missing_times_name_their_lines():
+    with pytest.raises(DataError, match=r"column 't': 1 value\(s\) neither integer steps nor datetimes, e.g. "
+                                        r"'soon' \(line 3\)"):
+        time_to_int(pd.Series(["2024-01-01", "soon"]), "t")
+    with pytest.raises(DataError, match=r"column 't': 1 missing time\(s\) at line 3"):
+        time_to_int(pd.Series(["2024-01-01", None]), "t")
+
+
+SPEC = DataSpec("time", "unit", ("x",), "y", "label", 0)
+
+
+def holes() -> pd.DataFrame:
+    """Entity A at times 1..5 with a hole of 3 (rows written out of time order), entity B starting with a hole."""
+    return pd.DataFrame({
+        "time": [1, 1, 3, 2, 2, 4, 5],
+        "unit": ["A", "B", "A", "A", "B", "A", "A"],
+        "x": [1.0, np.nan, np.nan, np.nan, 7.0, np.nan, 5.0],
+        "y": [0, 0, 1, 0, 0, 1, 0],
+    })
+
+
+def test_ffill_fills_from_earlier_rows_of_the_same_entity_within_the_limit():
+    df = holes()
+    before = df.copy()
+    out, report = apply_missing(df, SPEC, "ffill", limit=2)
+    # A in time order: 1.0 (t1), nan (t2), nan (t3), nan (t4), 5.0 (t5) → t2, t3 filled with 1.0; t4 is past the
+    # limit and is never filled from t5 (a later row). B's first row has no earlier value; A's is not used.
+    assert out["x"].tolist() == [1.0, 1.0, 1.0, 7.0, 5.0]
+    assert out["time"].tolist() == [1, 3, 2, 2, 5] and out["unit"].tolist() == ["A", "A", "A", "B", "A"]
+    assert report == {"policy": "ffill", "missing_values": 4, "filled": 2, "dropped_rows": 2,
+                      "dropped_lines": "lines 3, 7"}
+    pd.testing.assert_frame_equal(df, before)  # the caller's frame is untouched
+
+
+def test_drop_removes_every_row_with_a_missing_feature():
+    out, report = apply_missing(holes(), SPEC, "drop", limit=2)
+    assert out["x"].tolist() == [1.0, 7.0, 5.0]
+    assert report["dropped_rows"] == 4 and report["filled"] == 0 and report["dropped_lines"] == "lines 3, 4, 5, 7"
+
+
+def test_error_names_the_column_and_lines():
+    with pytest.raises(DataError) as caught:
+        apply_missing(holes(), SPEC, "error", limit=2)
+    assert str(caught.value) == ("column 'x': 4 missing value(s) at lines 3, 4, 5, 7; data.missing is 'error': set it "
+                                 "to 'ffill' or 'drop' (--missing) to handle them")
+
+
+def test_nothing_missing_leaves_rows_as_they_are():
+    df = holes().dropna()
+    out, report = apply_missing(df, SPEC, "error", limit=2)
+    assert out["x"].tolist() == [1.0, 7.0, 5.0] and report["missing_values"] == 0
