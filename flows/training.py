@@ -24,8 +24,8 @@ def training_pipeline(config: PipelineConfig) -> dict:
     loaded = load_data(config)
     run_id = start_run(config, loaded)
     try:
-        validate_data(loaded, run_id)
-        windows = window_data(loaded, config)
+        loaded = validate_data(loaded, run_id, config)  # less any constant feature the contract dropped
+        windows = window_data(loaded, config, run_id)
         split = split_folds(windows, config)
         folds = []
         for summary in split["folds"]:

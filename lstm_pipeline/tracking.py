@@ -115,6 +115,11 @@ def log_file(run_id: str, path: str | Path, artifact_path: str | None = None) ->
     client().log_artifact(run_id, str(path), artifact_path)
 
 
+def log_folder(run_id: str, folder: str | Path, artifact_path: str) -> None:
+    """Log every file under ``folder`` (a Data Docs site, say) below ``artifact_path``."""
+    client().log_artifacts(run_id, str(folder), artifact_path)
+
+
 def log_json(run_id: str, payload: Any, name: str) -> None:
     """Log ``payload`` as a JSON artifact; ``name`` may hold a folder ('validation/result.json')."""
     folder, _, filename = name.rpartition("/")

@@ -1,12 +1,22 @@
 """Data stages: load, validate, window, split."""
 from __future__ import annotations
 
+import tempfile
+
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from lstm_core.config import PipelineConfig
-from lstm_core.data import DataSpec, fingerprint, read_table, resolve_spec, to_series
-from lstm_core.splits import fold_summary, make_folds
+from lstm_core.data import (
+    DataError,
+    DataSpec,
+    apply_missing,
+    fingerprint,
+    read_table,
+    resolve_spec,
+    to_series,
+)
+from lstm_core.splits import check_fold_positives, fold_summary, make_folds
 from lstm_core.windows import make_windows
 from lstm_pipeline import artifacts, tracking
 from lstm_pipeline.contract import ContractError, run_contract
@@ -20,44 +30,68 @@ def _spec(loaded: dict) -> DataSpec:
 @task(name="load", **IO_RETRY)
 def load_data(config: PipelineConfig) -> dict:
     """Read the user's file (never modified), resolve the columns, fingerprint the content."""
-    df = read_table(config.data.path)
+    df = read_table(config.data.path, sep=config.data.sep, max_file_mb=config.data.max_file_mb)
     spec = resolve_spec(df, config.data)
     return {"table_uri": artifacts.put_table(df[list(spec.required)]), "spec": spec.__dict__,
             "features": list(spec.features), "fingerprint": fingerprint(df, spec)}
 
 
 @task(name="validate", **COMPUTE_RETRY)
-def validate_data(loaded: dict, run_id: str) -> dict:
-    """Run the data contract; stop the flow before anything trains when it fails."""
+def validate_data(loaded: dict, run_id: str, config: PipelineConfig | None = None) -> dict:
+    """Run the data contract (report, GX result and Data Docs to MLflow); stop the flow when it fails.
+
+    Returns ``loaded`` without the constant features the contract dropped.
+    """
     spec = _spec(loaded)
-    report = run_contract(artifacts.get_table(loaded["table_uri"]), spec)
+    with tempfile.TemporaryDirectory() as docs:
+        report = run_contract(artifacts.get_table(loaded["table_uri"]), spec, config, docs_dir=docs)
+        if report.docs:
+            tracking.log_folder(run_id, docs, "validation/data_docs")
     create_markdown_artifact(report.markdown(), key="data-contract", description="Great Expectations data contract")
     tracking.log_json(run_id, report.raw, "validation/gx_result.json")
+    kept = [f for f in spec.features if f not in report.dropped]
+    tracking.set_tags(run_id, {"validation.status": "passed" if report.success else "failed",
+                               "validation.warnings": str(len(report.warnings())),
+                               "data.features_dropped": ",".join(report.dropped) or "none"})
     if not report.success:
         raise ContractError(report)
-    get_run_logger().info("data contract holds: %d checks passed", len(report.checks))
-    return {"checks": len(report.checks), "passed": True}
+    tracking.log_params(run_id, {"data.features_used": ",".join(kept),
+                                 "data.features_dropped": ",".join(report.dropped) or "none"})
+    logger = get_run_logger()
+    logger.info(report.summary())
+    for check in report.warnings():
+        logger.warning("data contract warning: %s", check.observed)
+    return {**loaded, "features": kept, "contract": {"checks": len(report.checks), "dropped": list(report.dropped),
+                                                     "warnings": [c.observed for c in report.warnings()]}}
 
 
 @task(name="window", **COMPUTE_RETRY)
-def window_data(loaded: dict, config: PipelineConfig) -> dict:
-    """Lay the rows out per entity and index every window with a known target."""
+def window_data(loaded: dict, config: PipelineConfig, run_id: str | None = None) -> dict:
+    """Apply the missing-value policy, lay the rows out per entity and index every window with a known target."""
     spec = _spec(loaded)
-    series = to_series(artifacts.get_table(loaded["table_uri"]), spec)
+    rows, missing = apply_missing(artifacts.get_table(loaded["table_uri"]), spec, config.data.missing,
+                                  config.data.ffill_limit)
+    if run_id and missing["missing_values"]:
+        tracking.log_params(run_id, {f"data.missing.{k}": v for k, v in missing.items() if k != "policy"})
+    series = to_series(rows, spec)
     index = make_windows(series, config.window.length, config.window.max_gap)
-    get_run_logger().info("%d windows of %d rows from %d entities, %d positive (%.2f%%)", len(index.ends),
-                          config.window.length, len(series.starts), index.y.sum(), 100 * index.y.mean())
+    get_run_logger().info("%d windows of %d rows from %d entities, %d positive (%.2f%%); missing values: %s",
+                          len(index.ends), config.window.length, len(series.starts), index.y.sum(),
+                          100 * index.y.mean() if len(index.y) else 0.0, missing)
     return {"series_uri": artifacts.put_series(series, index), "windows": int(len(index.ends)),
-            "positives": int(index.y.sum())}
+            "positives": int(index.y.sum()), "missing": missing}
 
 
 @task(name="split", **COMPUTE_RETRY)
 def split_folds(windows: dict, config: PipelineConfig) -> dict:
-    """Walk-forward folds with validation slices, purge and embargo."""
+    """Walk-forward folds with validation slices, purge and embargo; stop when a part lacks positives."""
     series, index = artifacts.get_series(windows["series_uri"])
     folds = make_folds(series, index, config.split)
     for f in folds:
         get_run_logger().info("fold %d: train %d / val %d / test %d windows (%d / %d / %d positive), %d purged",
                               f.k, len(f.train), len(f.val), len(f.test), index.y[f.train].sum(),
                               index.y[f.val].sum(), index.y[f.test].sum(), f.purged)
+    problems = check_fold_positives(series, index, folds, config.data.min_positives)
+    if problems:
+        raise DataError("\n".join(problems))
     return {"folds_uri": artifacts.put_folds(folds), "folds": [fold_summary(series, index, f) for f in folds]}

@@ -70,6 +70,14 @@ def test_parent_run_artifacts(landed):
     client, run_id = landed["client"], landed["summary"]["mlflow"]["run_id"]
     top = {a.path for a in client.list_artifacts(run_id)}
     assert {"summary.json", "plots", "validation"} <= top
+    validation = {a.path for a in client.list_artifacts(run_id, "validation")}
+    assert validation == {"validation/gx_result.json", "validation/data_docs"}
+    docs = {a.path for a in client.list_artifacts(run_id, "validation/data_docs")}
+    assert "validation/data_docs/index.html" in docs
+    run = client.get_run(run_id)
+    assert run.data.params["data.features_used"] == "temp,vibration"
+    assert run.data.params["data.features_dropped"] == "none"
+    assert run.data.tags["validation.status"] == "passed"
     assert {a.path for a in client.list_artifacts(run_id, "plots")} == {"plots/pr_curves.png",
                                                                          "plots/training_curves.png"}
     local = client.download_artifacts(run_id, "summary.json")
@@ -162,3 +170,35 @@ def test_contract_failure_stops_before_training_and_registers_nothing(tmp_path, 
     assert [r.info.status for r in runs] == ["FAILED"]
     assert client.search_runs([runs[0].info.experiment_id], "tags.fold = '1'") == []
     assert client.search_registered_models("name = 'never-registered'") == []
+
+
+def test_contract_drops_constant_features_and_the_policy_fills_holes(tmp_path, home):
+    """validate and window inside a small flow: what they hand on, and what lands in MLflow."""
+    from prefect import flow
+
+    from tasks.data import load_data, validate_data, window_data
+    from tasks.tracking import start_run
+    from tests.conftest import make_telemetry
+
+    frame = make_telemetry().assign(const=1.5)
+    frame.loc[[3, 4], "temp"] = float("nan")  # machine m0, rows 3 and 4: filled from row 2
+    path = tmp_path / "telemetry.csv"
+    frame.to_csv(path, index=False)
+    config = tiny_config(path, **{"data.missing": "ffill", "data.ffill_limit": 2})
+
+    @flow
+    def validate_and_window():
+        loaded = load_data(config)
+        run_id = start_run(config, loaded)
+        checked = validate_data(loaded, run_id, config)
+        return run_id, checked, window_data(checked, config, run_id)
+
+    run_id, checked, windows = validate_and_window()
+    assert checked["features"] == ["temp", "vibration"] and checked["contract"]["dropped"] == ["const"]
+    assert windows["missing"] == {"policy": "ffill", "missing_values": 2, "filled": 2, "dropped_rows": 0,
+                                  "dropped_lines": ""}
+    run = MlflowClient(settings.tracking_uri()).get_run(run_id)
+    assert run.data.params["data.features_dropped"] == "const"
+    assert run.data.params["data.features_used"] == "temp,vibration"
+    assert run.data.params["data.missing.filled"] == "2"
+    assert run.data.tags["validation.warnings"] == "1" and run.data.tags["data.features_dropped"] == "const"
