@@ -28,6 +28,7 @@ FLAG_FIELDS = {
     "folds": "split.folds", "split_by": "split.by", "embargo": "split.embargo", "resample": "resample.strategy",
     "epochs": "train.epochs", "batch_size": "train.batch_size", "device": "train.device", "seed": "train.seed",
     "model_name": "register.model_name", "experiment": "register.experiment",
+    "sep": "data.sep", "max_file_mb": "data.max_file_mb", "missing": "data.missing", "min_positives": "data.min_positives",
 }
 
 ConfigOpt = typer.Option(None, "--config", help="YAML file mirroring the config tree (data:, window:, train: ...).")
@@ -41,6 +42,10 @@ HorizonOpt = typer.Option(None, "--horizon", help="Event mode: warn this many ro
 LookaheadOpt = typer.Option(None, "--label-lookahead", help="Label mode: rows past its own that a label looks at.")
 WindowOpt = typer.Option(None, "--window", help="Window length in rows.")
 GapOpt = typer.Option(None, "--max-gap", help="Drop windows spanning a larger time gap ('2h', or steps).")
+SepOpt = typer.Option(None, "--sep", help="CSV delimiter (default ',').")
+MaxMbOpt = typer.Option(None, "--max-file-mb", help="Refuse larger files (default 1024 MB).")
+MissingOpt = typer.Option(None, "--missing", help="Missing feature values: error (default) | ffill | drop.")
+MinPosOpt = typer.Option(None, "--min-positives", help="Positive windows each fold's training and test part needs.")
 
 
 def build_config(config: Optional[Path], **flags: Any) -> PipelineConfig:
@@ -95,6 +100,8 @@ def train(
     model_name: Optional[str] = typer.Option(None, "--model-name", help="Registered model name."),
     experiment: Optional[str] = typer.Option(None, "--experiment", help="MLflow experiment."),
     summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Write the run summary here."),
+    sep: Optional[str] = SepOpt, max_file_mb: Optional[float] = MaxMbOpt, missing: Optional[str] = MissingOpt,
+    min_positives: Optional[int] = MinPosOpt,
 ) -> None:
     """Walk-forward evaluation of an LSTM against baselines on your data, then register the final model."""
     flags = {k: v for k, v in locals().items() if k in FLAG_FIELDS}
@@ -146,24 +153,41 @@ def validate(
     entity_col: Optional[str] = EntityOpt, features: Optional[str] = FeaturesOpt, label_col: Optional[str] = LabelOpt,
     event_col: Optional[str] = EventOpt, horizon: Optional[int] = HorizonOpt,
     label_lookahead: Optional[int] = LookaheadOpt, window: Optional[int] = WindowOpt,
+    max_gap: Optional[str] = GapOpt,
+    folds: Optional[int] = typer.Option(None, "--folds", help="Walk-forward folds (for the fold dry run)."),
+    split_by: Optional[str] = typer.Option(None, "--split-by", help="time | entity"),
+    embargo: Optional[int] = typer.Option(None, "--embargo", help="Extra rows purged before each later part."),
+    sep: Optional[str] = SepOpt, max_file_mb: Optional[float] = MaxMbOpt, missing: Optional[str] = MissingOpt,
+    min_positives: Optional[int] = MinPosOpt,
+    docs: Optional[Path] = typer.Option(None, "--docs", help="Also write GX Data Docs (HTML) into this folder."),
 ) -> None:
-    """Run only the data contract and print its table; exit 0 when it holds."""
+    """Run the data contract and a dry run of the folds; print the checks; exit 0 when the contract holds."""
+    from dataclasses import replace
+
     from lstm_core.data import read_table, resolve_spec
-    from lstm_pipeline.contract import run_contract
+    from lstm_pipeline.contract import fold_checks, run_contract
 
     cfg = build_config(config, **{k: v for k, v in locals().items() if k in FLAG_FIELDS})
     if cfg.data.path is None:
         _fail("no data: pass --data FILE or set data.path in --config")
     try:
-        df = read_table(cfg.data.path)
-        report = run_contract(df, resolve_spec(df, cfg.data))
+        df = read_table(cfg.data.path, sep=cfg.data.sep, max_file_mb=cfg.data.max_file_mb)
+        spec = resolve_spec(df, cfg.data)
+        report = run_contract(df, spec, cfg, docs_dir=docs)
     except DataError as exc:
         _fail(str(exc))
-    table = Table("expectation", "column", "result", "observed", title=f"Data contract: {cfg.data.path}")
+    if report.success:  # windows and folds only mean something on data that holds its contract
+        kept = tuple(f for f in spec.features if f not in report.dropped)
+        report = report.extended(fold_checks(df, replace(spec, features=kept), cfg))
+    table = Table("check", "column", "severity", "result", "observed", title=f"Data contract: {cfg.data.path}")
+    style = {"FAIL": "[red]FAIL[/]", "warn": "[yellow]warn[/]", "pass": "pass"}
     for check in report.checks:
-        table.add_row(check.expectation, check.column or "", "pass" if check.success else "[red]FAIL[/]",
+        table.add_row(check.name or check.expectation, check.column or "", check.severity, style[check.result],
                       check.observed)
     Console().print(table)
+    console.print(report.summary(), highlight=False, soft_wrap=True)
+    if report.docs:
+        console.print(f"Data Docs: {report.docs}", highlight=False, soft_wrap=True)
     if not report.success:
         _fail(report.message(), code=1)
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,26 @@ def _quiet_console() -> None:
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL", "WARNING")
+
+
+class _FailedRunFilter(logging.Filter):
+    """Keeps Prefect's report of a failed flow or task run off the console: the command reports the failure itself,
+    as one line for bad input and with its traceback otherwise. The Prefect UI still shows it in full."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno >= logging.ERROR and record.name.startswith(("prefect.flow_runs", "prefect.task_runs")))
+
+
+@contextmanager
+def _failures_reported_once() -> Iterator[None]:
+    handlers, only = logging.getLogger().handlers, _FailedRunFilter()
+    for handler in handlers:
+        handler.addFilter(only)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(only)
 
 
 def run_training(cfg: PipelineConfig, console: Console) -> dict[str, Any]:
@@ -50,7 +72,8 @@ def run_training(cfg: PipelineConfig, console: Console) -> dict[str, Any]:
 
         progress.set_reporter(on_event)
         try:
-            summary = training_pipeline(cfg)
+            with _failures_reported_once():
+                summary = training_pipeline(cfg)
         finally:
             progress.set_reporter(None)
         bars.update(folds, completed=cfg.split.folds, info="done")
