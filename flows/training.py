@@ -9,7 +9,16 @@ from lstm_pipeline import progress
 from lstm_pipeline.report import run_name
 from tasks.data import load_data, split_folds, validate_data, window_data
 from tasks.folds import evaluate_baselines, evaluate_lstm, prepare_fold, resample_fold, train_fold
-from tasks.tracking import aggregate, finish_run, log_fold, refit_final, register_model, start_run, summarise
+from tasks.tracking import (
+    aggregate,
+    finish_run,
+    gate_model,
+    log_fold,
+    refit_final,
+    register_model,
+    start_run,
+    summarise,
+)
 
 
 def _flow_run_name() -> str:
@@ -42,6 +51,7 @@ def training_pipeline(config: PipelineConfig) -> dict:
         progress.report("fold", fold="final", folds=len(split["folds"]), epochs=agg["final_epochs"])
         scorer_uri = refit_final(windows, config, agg)
         registered = register_model(scorer_uri, run_id, config, loaded, agg)
+        registered = gate_model(registered, config)
         result = summarise(run_id, config, loaded, windows, split, folds, agg, registered)
     except BaseException:
         finish_run(run_id, "FAILED")

@@ -182,6 +182,10 @@ class RegisterConfig(_Section):
     experiment: str = Field("lstm-rare-event", description="MLflow experiment name.")
     model_name: str | None = Field(None, description="Registered model name. Default: derived from the data file.")
     enabled: bool = Field(True, description="Register the final model (alias 'challenger').")
+    gate: bool = Field(True, description="After registering, let the gate decide whether it becomes 'champion'.")
+    gate_margin: float = Field(
+        0.0, ge=0, description="Mean test PR-AUC the LSTM must gain over the best baseline to become champion."
+    )
 
 
 # "register" is the design's section name; pydantic warns that it shadows ABCMeta.register, which no

@@ -228,6 +228,34 @@ def demo(
         summary_json.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
 
 
+def _registry_call(action):
+    """Run a registry action against the configured store; refusals end in one line, exit 2."""
+    from lstm_pipeline import registry, settings, tracking
+
+    settings.prepare_home()
+    try:
+        return action(registry, tracking.client())
+    except registry.RegistryError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def promote(
+    model_name: str = typer.Option(..., "--model-name", help="Registered model name."),
+    version: int = typer.Option(..., "--version", help="Version to make 'champion' (bypasses the gate)."),
+) -> None:
+    """Move the 'champion' alias to a version by hand; the move is recorded for rollback."""
+    _registry_call(lambda registry, client: registry.promote(client, model_name, version))
+    console.print(f"{model_name}: champion → version {version} (by hand)")
+
+
+@app.command()
+def rollback(model_name: str = typer.Option(..., "--model-name", help="Registered model name.")) -> None:
+    """Give 'champion' back to the version that held it before the current one."""
+    before, after = _registry_call(lambda registry, client: registry.rollback(client, model_name))
+    console.print(f"{model_name}: champion version {before} → version {after}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app(prog_name="lstm-pipeline")
 

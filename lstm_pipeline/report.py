@@ -93,6 +93,9 @@ def markdown_summary(s: dict[str, Any]) -> str:
     lines += ["", f"MLflow run `{s['mlflow']['run_id']}` at `{s['mlflow']['tracking_uri']}`."]
     if reg.get("version"):
         lines.append(f"Registered `{reg['name']}` version {reg['version']} with alias `{reg['alias']}`.")
+    if reg.get("gate"):
+        verdict_word = "**promoted to `champion`**" if reg["gate"]["promoted"] else "**not promoted**"
+        lines += ["", f"Gate: {verdict_word}."] + [f"- {r}" for r in reg["gate"]["reasons"]]
     return "\n".join(lines)
 
 

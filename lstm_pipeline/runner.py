@@ -96,7 +96,10 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     console.print(f"MLflow run {summary['mlflow']['run_id']} ({summary['mlflow']['tracking_uri']})")
     if reg.get("version"):
         console.print(f"registered [bold]{reg['name']}[/] version {reg['version']} as '{reg['alias']}' "
-                      f"→ models:/{reg['name']}@{reg['alias']}")
+                      f"→ models:/{reg['name']}@{reg['alias']}", soft_wrap=True)
+    if reg.get("gate"):
+        word = "promoted to champion" if reg["gate"]["promoted"] else "not promoted to champion"
+        console.print(f"gate: {word}: " + "; ".join(reg["gate"]["reasons"]), soft_wrap=True)
 
 
 def run_comparison(cfg: PipelineConfig, strategies: list[str], console: Console) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from lstm_core.config import PipelineConfig
 from lstm_core.evaluate import FoldScore, best_baseline, summarise_models
 from lstm_core.scoring import fit_final
-from lstm_pipeline import artifacts, plots, progress, report, tracking, workspace
+from lstm_pipeline import artifacts, plots, progress, registry, report, tracking, workspace
 from tasks.policy import COMPUTE_RETRY, IO_RETRY
 
 
@@ -92,12 +92,27 @@ def register_model(scorer_uri: str, run_id: str, config: PipelineConfig, loaded:
     scorer = artifacts.get_torch(scorer_uri)
     example = report.input_example(scorer, artifacts.get_table(loaded["table_uri"]))
     name = config.resolved_model_name() if config.register.enabled else None
+    rival = agg["best_baseline"]
     tags = {"data.hash": loaded["fingerprint"]["hash"], "run_id": run_id,
-            "lstm_pr_auc_mean": f"{agg['models']['lstm'].get('pr_auc_mean', float('nan')):.4f}"}
+            "lstm_pr_auc_mean": repr(agg["models"]["lstm"].get("pr_auc_mean", float("nan"))),
+            "best_baseline": rival or "",
+            "best_baseline_pr_auc_mean": repr(agg["models"][rival]["pr_auc_mean"]) if rival else "nan"}
     out = tracking.log_and_register(run_id, scorer, example, name, tags, config.model_dump(mode="json"))
     get_run_logger().info("logged %s%s", out["model_uri"],
                           f"; registered {name} version {out['version']} as '{out['alias']}'" if name else "")
     return out
+
+
+@task(name="gate", **IO_RETRY)
+def gate_model(registered: dict, config: PipelineConfig) -> dict:
+    """Promote the challenger to 'champion' only if it passes the gate; the reasons become version tags."""
+    if not registered.get("version") or not config.register.gate:
+        return {**registered, "gate": None}
+    decision = registry.apply_gate(tracking.client(), registered["name"], registered["version"],
+                                   config.register.gate_margin)
+    get_run_logger().info("gate %s version %s: %s", "promoted" if decision.promote else "refused",
+                          registered["version"], " | ".join(decision.reasons))
+    return {**registered, "gate": {"promoted": decision.promote, "reasons": decision.reasons}}
 
 
 @task(name="summarise", **IO_RETRY)

@@ -79,3 +79,18 @@ def test_concurrent_registrations_get_distinct_versions(name):
         versions = list(pool.map(lambda i: add_version(name, 0.6 + i / 100), range(8)))
     assert sorted(versions) == list(range(1, 9))
     assert len(tracking.client().search_model_versions(f"name='{name}'")) == 8
+
+
+def test_promote_and_rollback_commands(name):
+    from typer.testing import CliRunner
+
+    from lstm_pipeline.cli import app
+
+    v1, v2 = add_version(name, 0.7), add_version(name, 0.8)
+    runner = CliRunner()
+    for v in (v1, v2):
+        assert runner.invoke(app, ["promote", "--model-name", name, "--version", str(v)]).exit_code == 0
+    result = runner.invoke(app, ["rollback", "--model-name", name])
+    assert result.exit_code == 0 and f"champion version {v2} → version {v1}" in result.output
+    refused = runner.invoke(app, ["rollback", "--model-name", name])
+    assert refused.exit_code == 2 and "no champion before version 1" in refused.output

@@ -121,6 +121,12 @@ def test_registered_challenger_scores_raw_rows(landed):
     assert int(version.version) == 1
     assert version.run_id == summary["mlflow"]["run_id"]
     assert version.tags["data.hash"] == summary["data"]["hash"]
+    # the gate ran: its decision is in the summary, on the version, and in the aliases
+    gate = reg["gate"]
+    assert version.tags["gate.decision"] == ("promoted" if gate["promoted"] else "refused")
+    assert version.tags["gate.reasons"] == " | ".join(gate["reasons"])
+    assert ("champion" in client.get_registered_model("telemetry-test").aliases) == gate["promoted"]
+    assert "there is no champion yet" in gate["reasons"]
 
     import mlflow.artifacts
 
