@@ -10,6 +10,7 @@ least 50 cycles. Their Keras LSTM reached accuracy 0.978, precision 0.96, recall
 from __future__ import annotations
 
 import statistics
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +68,11 @@ def demo_config(home: Path, epochs: int, dataset: str = "cmapss") -> PipelineCon
     })
 
 
-def _protocol_windows(cfg: PipelineConfig):
-    """Training series/windows and the last window of each of the 93 long-enough test engines."""
+def _protocol_windows(cfg: PipelineConfig, features: list[str]):
+    """Training series/windows and the last window of each of the 93 long-enough test engines, over ``features``
+    (those the registered model was trained on: the contract drops C-MAPSS's constant sensors)."""
     data = load_cmapss_fd001()
-    spec = resolve_spec(data.train, cfg.data)
+    spec = replace(resolve_spec(data.train, cfg.data), features=tuple(features))
     train_s = to_series(data.train, spec)
     test_s = to_series(last_window_test_protocol(data.test, WINDOW), spec)
     train_idx, test_idx = make_windows(train_s, WINDOW), make_windows(test_s, WINDOW)
@@ -82,9 +84,9 @@ def published_protocol(summary: dict[str, Any], console: Console) -> dict[str, d
     from lstm_pipeline.runner import load_scorer
 
     cfg = PipelineConfig.model_validate(summary["config"])
-    train_s, train_idx, test_s, test_idx, last = _protocol_windows(cfg)
     reg = summary["registered_model"]
     scorer = load_scorer(f"models:/{reg['name']}/{reg['version']}" if reg.get("version") else reg["model_uri"])
+    train_s, train_idx, test_s, test_idx, last = _protocol_windows(cfg, scorer.spec["features"])
     import torch
 
     raw = window_set(test_s.features, test_idx, WINDOW, last)
