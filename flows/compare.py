@@ -52,8 +52,8 @@ def compare_resampling(config: PipelineConfig, strategies: list[Strategy]) -> di
     loaded = load_data(config)
     run_id = start_comparison(config, loaded, strategies)
     try:
-        validate_data(loaded, run_id)
-        windows = window_data(loaded, config)
+        loaded = validate_data(loaded, run_id, config)  # less any constant feature the contract dropped
+        windows = window_data(loaded, config, run_id)
         split = split_folds(windows, config)
         folds = []
         for summary in split["folds"]:

@@ -37,7 +37,7 @@ def load_data(config: PipelineConfig) -> dict:
 
 
 @task(name="validate", **COMPUTE_RETRY)
-def validate_data(loaded: dict, run_id: str, config: PipelineConfig | None = None) -> dict:
+def validate_data(loaded: dict, run_id: str, config: PipelineConfig) -> dict:
     """Run the data contract (report, GX result and Data Docs to MLflow); stop the flow when it fails.
 
     Returns ``loaded`` without the constant features the contract dropped.
