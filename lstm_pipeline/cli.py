@@ -126,6 +126,8 @@ def compare_resampling(
     seed: Optional[int] = typer.Option(None, "--seed"),
     experiment: Optional[str] = typer.Option(None, "--experiment", help="MLflow experiment."),
     summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Write the comparison here."),
+    sep: Optional[str] = SepOpt, max_file_mb: Optional[float] = MaxMbOpt, missing: Optional[str] = MissingOpt,
+    min_positives: Optional[int] = MinPosOpt,
 ) -> None:
     """Run the same walk-forward folds once per imbalance strategy and compare them with the best baseline."""
     from lstm_pipeline import runner

@@ -18,5 +18,7 @@ def test_compare_resampling_takes_the_train_column_flags():
     result = CliRunner().invoke(app, ["compare-resampling", "--help"])
     assert result.exit_code == 0
     for flag in ("--data", "--time-col", "--entity-col", "--features", "--label-col", "--event-col", "--horizon",
-                 "--label-lookahead", "--window", "--folds", "--split-by", "--epochs", "--strategies"):
+                 "--label-lookahead", "--window", "--max-gap", "--folds", "--split-by", "--embargo", "--epochs",
+                 "--batch-size", "--device", "--seed", "--sep", "--max-file-mb", "--missing", "--min-positives",
+                 "--strategies"):
         assert flag in result.output
