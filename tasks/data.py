@@ -60,7 +60,8 @@ def validate_data(loaded: dict, run_id: str, config: PipelineConfig) -> dict:
     logger = get_run_logger()
     logger.info(report.summary())
     for check in report.warnings():
-        logger.warning("data contract warning: %s", check.observed)
+        logger.warning("data contract warning: %s%s", f"column '{check.column}': " if check.column else "",
+                       check.observed)
     return {**loaded, "features": kept, "contract": {"checks": len(report.checks), "dropped": list(report.dropped),
                                                      "warnings": [c.observed for c in report.warnings()]}}
 
