@@ -71,6 +71,9 @@ def compare_resampling(config: PipelineConfig, strategies: list[Strategy]) -> di
             except DataError as exc:  # this strategy cannot run on these folds; the others still can
                 outcomes[strategy] = fail_strategy(child, strategy, str(exc))
                 continue
+            except BaseException:  # anything else stops the comparison; the strategy's run must not stay open
+                finish_run(child, "FAILED")
+                raise
             outcomes[strategy] = log_strategy(child, strategy, runs)
         result = compare(run_id, config, folds, outcomes)
     except BaseException:
