@@ -6,8 +6,13 @@ from pathlib import Path
 import numpy as np
 
 
-def pr_curves(y_true: np.ndarray, scores: dict[str, np.ndarray], path: Path, title: str) -> Path:
-    """Precision-recall curves of every model on the same pooled test windows."""
+def pr_curves(y_true: np.ndarray, scores: dict[str, np.ndarray], path: Path, title: str,
+              predicted: dict[str, np.ndarray] | None = None) -> Path:
+    """Precision-recall curves of every model on the same pooled test windows.
+
+    ``predicted`` (model -> 0/1 per window, each fold at its own validation threshold) marks where a model
+    actually operates: its pooled recall and precision.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -20,14 +25,26 @@ def pr_curves(y_true: np.ndarray, scores: dict[str, np.ndarray], path: Path, tit
     for i, (name, s) in enumerate(drawn.items()):
         PrecisionRecallDisplay.from_predictions(y_true, s, name=name, ax=ax, plot_chance_level=i == 0,
                                                 curve_kwargs={"linewidth": 2.2 if name == "lstm" else 1.4})
+    for name, hits in (predicted or {}).items():
+        recall, precision = _operating_point(y_true, hits)
+        ax.plot(recall, precision, marker="o", markersize=9, markerfacecolor="none", markeredgewidth=2,
+                linestyle="none", color="black", label=f"{name} at its thresholds (R {recall:.2f}, P {precision:.2f})")
     ax.set_title(f"{title}\n{len(y_true)} windows, {int(np.sum(y_true))} positive")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
-    ax.legend(loc="lower left", fontsize=8)  # the top right is where good curves are
+    # below the axes: inside, the legend would hide a poor model's curve and its operating point
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=8, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def _operating_point(y_true: np.ndarray, hits: np.ndarray) -> tuple[float, float]:
+    """(recall, precision) of 0/1 predictions; precision is 1 by convention when nothing is flagged."""
+    tp = float(np.sum((hits == 1) & (y_true == 1)))
+    flagged, positives = float(np.sum(hits == 1)), float(np.sum(y_true == 1))
+    return (tp / positives if positives else 0.0), (tp / flagged if flagged else 1.0)
 
 
 def training_curves(histories: dict[int, list[dict[str, float]]], path: Path) -> Path:
@@ -78,3 +95,73 @@ def strategy_comparison(rows: list[dict], path: Path, title: str) -> Path:
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    _pyplot().close(fig)
+    return path
+
+
+def gate_by_step(profile: dict[str, dict[str, np.ndarray]], gate_name: str, path: Path) -> Path:
+    """Mean gate value at each step of the window, one panel per layer, positive against negative windows."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(profile), figsize=(4.2 * len(profile), 3.6), squeeze=False, sharey=True)
+    for ax, (layer, by_class) in zip(axes[0], profile.items(), strict=True):
+        for cls, color in (("positive", "tab:red"), ("negative", "tab:blue")):
+            if cls in by_class:
+                steps = np.arange(-len(by_class[cls]) + 1, 1)  # 0 is the window's last row
+                ax.plot(steps, by_class[cls], color=color, label=f"{cls} windows")
+        ax.set(title=layer, xlabel="step (0 = the window's last row)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(f"mean {gate_name} gate")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(f"{gate_name.capitalize()} gate over the window (1 keeps the previous state)", fontsize=10)
+    return _save(fig, path)
+
+
+def unit_activity(activity: dict[str, np.ndarray], dead: dict[str, int], path: Path) -> Path:
+    """Histogram of each hidden unit's mean |h|, one panel per layer, the dead units counted in the title."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(activity), figsize=(4.2 * len(activity), 3.4), squeeze=False)
+    for ax, (layer, values) in zip(axes[0], activity.items(), strict=True):
+        ax.hist(values, bins=min(30, max(5, len(values) // 2)), color="tab:gray", edgecolor="white")
+        ax.set(title=f"{layer}: {dead[layer]} of {len(values)} units dead", xlabel="mean |h| over windows and steps",
+               ylabel="units")
+        ax.yaxis.get_major_locator().set_params(integer=True)
+    return _save(fig, path)
+
+
+def attention(weights: np.ndarray, y: np.ndarray, path: Path) -> Path:
+    """Attention weights over the steps of sample windows, one row per window, its target on the left."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(weights) + 1.6))
+    order = np.argsort(-y, kind="stable")  # positives on top
+    image = ax.imshow(weights[order], aspect="auto", cmap="viridis",
+                      extent=(-weights.shape[1] + 0.5, 0.5, len(weights) - 0.5, -0.5))
+    ax.set_yticks(np.arange(len(weights)), [f"target {int(v)}" for v in y[order]], fontsize=8)
+    ax.set(xlabel="step (0 = the window's last row)", title="Attention weights of sample windows")
+    fig.colorbar(image, ax=ax, label="weight")
+    return _save(fig, path)
+
+
+def confusion_matrices(folds: list[tuple[int, np.ndarray, np.ndarray]], path: Path) -> Path:
+    """One confusion matrix per fold: (k, targets, 0/1 predictions at the fold's threshold) on test windows."""
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(folds), figsize=(3.3 * len(folds), 3.2), squeeze=False)
+    for ax, (k, y, hits) in zip(axes[0], folds, strict=True):
+        ConfusionMatrixDisplay.from_predictions(y, hits, labels=[0, 1], ax=ax, colorbar=False, cmap="Blues")
+        ax.set_title(f"fold {k}: {len(y)} test windows", fontsize=9)
+    return _save(fig, path)
