@@ -1,0 +1,119 @@
+"""Tuning stages: the parent run, one trial on one fold, each trial's nested run, and the outcome."""
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from prefect import get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from sklearn.metrics import average_precision_score
+
+from lstm_core.config import PipelineConfig
+from lstm_core.ensemble import BalancedBaggingLSTM, fit_members
+from lstm_core.resample import resample
+from lstm_core.train import fit_lstm
+from lstm_core.windows import WindowSet
+from lstm_pipeline import artifacts, settings, tracking
+from lstm_pipeline.tuning import (
+    history_plot,
+    params_text,
+    trials_table,
+    tune_run_name,
+    with_params,
+    write_yaml,
+)
+from tasks.folds import set_torch_threads
+from tasks.policy import COMPUTE_RETRY, IO_RETRY
+
+
+@task(name="start-tuning", **IO_RETRY)
+def start_tuning(config: PipelineConfig, loaded: dict, trials: int) -> str:
+    """Open the tuning run: flattened config, the data fingerprint and the number of trials as params."""
+    fp = loaded["fingerprint"]
+    params = {**config.flat(), **{f"data.fingerprint.{k}": v for k, v in fp.items()}, "tune.trials_run": trials}
+    return tracking.start_run(config.register.experiment, tune_run_name(config), params,
+                              {"pipeline": "tuning", "data.hash": fp["hash"]})
+
+
+def validation_pr_auc(train: WindowSet, val: WindowSet, config: PipelineConfig) -> tuple[float, int]:
+    """Resample the training windows, train, and score the validation windows (PR-AUC, best epoch)."""
+    res = resample(train, config.resample, config.train.seed)
+    if config.resample.strategy == "balanced_bagging":
+        ensemble = BalancedBaggingLSTM(config.model, config.train, config.resample)
+        ensemble.results = fit_members(res.windows, val, config.model, config.train, config.resample)
+        value = (float(average_precision_score(val.y, ensemble.predict_proba(val))) if 0 < val.y.sum() < len(val)
+                 else float("nan"))
+        return value, int(np.median([r.best_epoch for r in ensemble.results]))
+    result = fit_lstm(res.windows, val, config.model, config.train, res.pos_weight)
+    return float(result.best_val_pr_auc), result.best_epoch
+
+
+@task(name="tune-fold", task_run_name="trial-{trial}-fold-{k}", **COMPUTE_RETRY)
+def fit_trial_fold(fold_uri: str, k: int, trial: int, config: PipelineConfig) -> dict:
+    """Train one trial's network on fold k's training part; the objective's value is its validation
+    PR-AUC. The fold's test part is never read."""
+    set_torch_threads(config)  # as the training stage does: the same sums, so the same values, on any executor
+    sets, _ = artifacts.get_windowsets(fold_uri)
+    started = time.perf_counter()
+    value, best_epoch = validation_pr_auc(sets["train"], sets["val"], config)
+    get_run_logger().info("trial %d, fold %d: validation PR-AUC %.4f (best epoch %d)", trial, k, value, best_epoch)
+    return {"val_pr_auc": value, "best_epoch": best_epoch, "seconds": time.perf_counter() - started}
+
+
+@task(name="start-trial", task_run_name="start-trial-{number}", **IO_RETRY)
+def start_trial(parent_run_id: str, config: PipelineConfig, number: int, params: dict) -> str:
+    """A nested run per trial, holding the whole config the trial trained with."""
+    tags = {"trial": str(number), "trial.as_configured": str(number == 0).lower(), "trial.params": params_text(params)}
+    return tracking.start_run(config.register.experiment, f"trial-{number}", {**config.flat(), "trial.number": number},
+                              tags, parent_run_id=parent_run_id)
+
+
+@task(name="log-trial", task_run_name="log-trial-{number}", **IO_RETRY)
+def log_trial(run_id: str, number: int, outcome: dict) -> None:
+    """Per-fold validation PR-AUC (step = fold), their mean, and how the trial ended."""
+    for k, value in enumerate(outcome["fold_values"], 1):
+        if value is not None:
+            tracking.log_metrics(run_id, {"val_pr_auc": value}, step=k)
+    if outcome["value"] is not None:
+        tracking.log_metrics(run_id, {"val_pr_auc_mean": outcome["value"], "seconds": outcome["seconds"]})
+    tracking.set_tags(run_id, {"trial.state": outcome["state"], **({"trial.error": outcome["error"][:500]}
+                                                                    if outcome.get("error") else {})})
+    tracking.finish_run(run_id, "FAILED" if outcome["state"] == "FAIL" else "FINISHED")
+
+
+def default_out(config: PipelineConfig) -> Path:
+    """Where the best config goes unless told: <home>/tuning/<run name>-best.yaml."""
+    return settings.home() / "tuning" / f"{tune_run_name(config)}-best.yaml"
+
+
+@task(name="finish-tuning", **IO_RETRY)
+def finish_tuning(run_id: str, config: PipelineConfig, trials: list[dict], out: str | None) -> dict:
+    """Write the best config as YAML; log it, the best params, best and as-configured values, the trials and
+    the history plot to the tuning run."""
+    done = [t for t in trials if t["state"] == "COMPLETE"]
+    if not done:
+        raise ValueError("no trial completed: " + "; ".join(f"trial {t['number']}: {t.get('error') or t['state']}"
+                                                             for t in trials))
+    best = max(done, key=lambda t: (t["value"], -t["number"]))  # ties go to the earlier trial (the config as given)
+    default = next((t for t in trials if t["number"] == 0), None)
+    default_value = default["value"] if default and default["state"] == "COMPLETE" else None
+    path = write_yaml(with_params(config, best["params"]), Path(out) if out else default_out(config))
+    result = {"mlflow": {"run_id": run_id, "tracking_uri": settings.tracking_uri()}, "trials": trials,
+              "best": {k: best[k] for k in ("number", "value", "params", "fold_values")},
+              "default": {"value": default_value, "params": default["params"] if default else {}},
+              "improvement": None if default_value is None else best["value"] - default_value,
+              "best_yaml": str(path), "window_length": config.window.length}
+    tracking.log_params(run_id, {f"best.{k}": v for k, v in best["params"].items()} | {"best.trial": best["number"]})
+    tracking.log_metrics(run_id, {"best_val_pr_auc": best["value"], "default_val_pr_auc": default_value,
+                                  "improvement_over_default": result["improvement"],
+                                  "trials_complete": len(done), "trials_pruned": sum(t["state"] == "PRUNED" for t in trials)})
+    tracking.log_file(run_id, path)
+    tracking.log_json(run_id, result, "tuning.json")
+    with tempfile.TemporaryDirectory() as tmp:
+        tracking.log_file(run_id, history_plot(trials, Path(tmp) / "optuna_history.png"), "plots")
+    create_table_artifact(trials_table(result), key="tuning-trials", description="Trials, best first")
+    tracking.finish_run(run_id, "FINISHED")
+    return json.loads(json.dumps(result, default=float))
