@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from prefect import flow
 from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.common import prologue, results, submit_baselines, submit_lstm, submit_prepare
 from lstm_core.config import PipelineConfig, Strategy
 from lstm_core.data import DataError
 from lstm_pipeline import progress
 from lstm_pipeline.report import compare_run_name
 from tasks.compare import compare, fail_strategy, log_strategy, start_comparison, start_strategy
-from tasks.data import load_data, split_folds, validate_data, window_data
-from tasks.folds import evaluate_baselines, evaluate_lstm, prepare_fold, resample_fold, train_fold
+from tasks.data import load_data
 from tasks.tracking import finish_run
 
 
@@ -30,51 +31,44 @@ def with_strategy(config: PipelineConfig, strategy: str) -> PipelineConfig:
     return PipelineConfig.model_validate(tree)
 
 
-def _strategy_folds(folds: list[dict], config: PipelineConfig, strategy: str) -> list[dict]:
-    """Resample, train and evaluate every shared fold with one strategy."""
-    runs = []
-    for f in folds:
-        k, fold_uri = f["k"], f["fold_uri"]
-        progress.report("fold", fold=k, folds=len(folds), strategy=strategy)
-        resampled = resample_fold.with_options(task_run_name=f"resample-{strategy}-fold-{k}")(fold_uri, k, config)
-        trained = train_fold.with_options(task_run_name=f"train-{strategy}-fold-{k}")(resampled, fold_uri, k, config)
-        lstm = evaluate_lstm.with_options(task_run_name=f"evaluate-{strategy}-fold-{k}")(trained, fold_uri, k, config)
-        runs.append({"k": k, "resampled": resampled, "trained": trained, "lstm": lstm})
-    return runs
+def _strategy_outcome(run_id: str, config: PipelineConfig, strategy: str, folds: dict[int, dict]) -> dict:
+    """The strategy's child run, logged from its finished folds, or FAILED with the reason it could not run."""
+    progress.report("strategy", strategy=strategy)
+    child = start_strategy(run_id, config, strategy)
+    try:
+        runs = [{"k": k, **results(f)} for k, f in folds.items()]
+    except DataError as exc:  # this strategy cannot run on these folds; the others still can
+        return fail_strategy(child, strategy, str(exc))
+    except BaseException:  # anything else stops the comparison; the strategy's run must not stay open
+        finish_run(child, "FAILED")
+        raise
+    return log_strategy(child, strategy, runs)
 
 
-@flow(name="compare_resampling", flow_run_name=_flow_run_name, log_prints=True)
+# One worker thread unless the caller picks another runner (lstm_pipeline.execution.task_runner): two folds
+# training in threads of one process would share torch's global RNG and lose reproducibility.
+@flow(name="compare_resampling", flow_run_name=_flow_run_name, log_prints=True,
+      task_runner=ThreadPoolTaskRunner(max_workers=1))
 def compare_resampling(config: PipelineConfig, strategies: list[Strategy]) -> dict:
-    """Which imbalance strategy helps the LSTM on these folds, and does any beat the best baseline?"""
+    """Which imbalance strategy helps the LSTM on these folds, and does any beat the best baseline?
+
+    Every (strategy, fold) is submitted at once, so a Dask runner trains them in parallel; each strategy's
+    MLflow run is opened and logged here once its folds are done, in the order given.
+    """
     if not strategies:
         raise ValueError("give at least one strategy to compare")
     strategies = list(dict.fromkeys(strategies))  # each strategy once, in the order given
     loaded = load_data(config)
     run_id = start_comparison(config, loaded, strategies)
     try:
-        loaded = validate_data(loaded, run_id, config)  # less any constant feature the contract dropped
-        windows = window_data(loaded, config, run_id)
-        split = split_folds(windows, config)
-        folds = []
-        for summary in split["folds"]:
-            k = summary["fold"]
-            fold_uri = prepare_fold(windows, split, k, config)
-            folds.append({"k": k, "summary": summary, "fold_uri": fold_uri,
-                          "baselines": evaluate_baselines(fold_uri, k, config)})
-        outcomes: dict[str, dict] = {}
-        for strategy in strategies:
-            progress.report("strategy", strategy=strategy)
-            cfg = with_strategy(config, strategy)
-            child = start_strategy(run_id, cfg, strategy)
-            try:
-                runs = _strategy_folds(folds, cfg, strategy)
-            except DataError as exc:  # this strategy cannot run on these folds; the others still can
-                outcomes[strategy] = fail_strategy(child, strategy, str(exc))
-                continue
-            except BaseException:  # anything else stops the comparison; the strategy's run must not stay open
-                finish_run(child, "FAILED")
-                raise
-            outcomes[strategy] = log_strategy(child, strategy, runs)
+        loaded, windows, split = prologue(loaded, run_id, config)
+        prepared = submit_prepare(windows, split, config)
+        baselines = {k: submit_baselines(uri, k, config) for k, uri in prepared.items()}
+        configs = {s: with_strategy(config, s) for s in strategies}
+        submitted = {s: {k: submit_lstm(uri, k, configs[s], s) for k, uri in prepared.items()} for s in strategies}
+        folds = [{"k": s["fold"], "summary": s, "fold_uri": prepared[s["fold"]].result(),
+                  "baselines": baselines[s["fold"]].result()} for s in split["folds"]]
+        outcomes = {s: _strategy_outcome(run_id, configs[s], s, submitted[s]) for s in strategies}
         result = compare(run_id, config, folds, outcomes)
     except BaseException:
         finish_run(run_id, "FAILED")

@@ -3,12 +3,16 @@ from __future__ import annotations
 
 from prefect import flow
 from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.common import prologue, results, submit_baselines, submit_lstm, submit_prepare
 from lstm_core.config import PipelineConfig
 from lstm_pipeline import progress
 from lstm_pipeline.report import run_name
-from tasks.data import load_data, split_folds, validate_data, window_data
-from tasks.folds import evaluate_baselines, evaluate_lstm, prepare_fold, resample_fold, train_fold
+from tasks.data import load_data
+from tasks.interpret import interpret_final
+from tasks.policy import cached
+from tasks.runs import open_run
 from tasks.tracking import (
     aggregate,
     finish_run,
@@ -16,9 +20,12 @@ from tasks.tracking import (
     log_fold,
     refit_final,
     register_model,
-    start_run,
     summarise,
 )
+
+# A resumed run must not open a second nested run for a fold it logged before the crash: the child's id is
+# cached on the parent run and the fold's results.
+log_fold_once = log_fold.with_options(**cached("register"))
 
 
 def _flow_run_name() -> str:
@@ -27,29 +34,33 @@ def _flow_run_name() -> str:
     return run_name(config if isinstance(config, PipelineConfig) else PipelineConfig.model_validate(config))
 
 
-@flow(name="training_pipeline", flow_run_name=_flow_run_name, log_prints=True)
+# One worker thread unless the caller picks another runner (lstm_pipeline.execution.task_runner): two folds
+# training in threads of one process would share torch's global RNG and lose reproducibility.
+@flow(name="training_pipeline", flow_run_name=_flow_run_name, log_prints=True,
+      task_runner=ThreadPoolTaskRunner(max_workers=1))
 def training_pipeline(config: PipelineConfig) -> dict:
-    """Can an LSTM warn of the event? Purged walk-forward folds against baselines, then register."""
+    """Can an LSTM warn of the event? Purged walk-forward folds against baselines, then register.
+
+    Finished stages are cached and training checkpoints every epoch: run it again after a crash and it goes on
+    where it stopped, in the same MLflow run.
+    """
     loaded = load_data(config)
-    run_id = start_run(config, loaded)
+    run_id = open_run(config, loaded)
     try:
-        loaded = validate_data(loaded, run_id, config)  # less any constant feature the contract dropped
-        windows = window_data(loaded, config, run_id)
-        split = split_folds(windows, config)
+        loaded, windows, split = prologue(loaded, run_id, config)
+        submitted = {}
+        for k, fold_uri in submit_prepare(windows, split, config).items():
+            submitted[k] = {**submit_lstm(fold_uri, k, config), "baselines": submit_baselines(fold_uri, k, config)}
         folds = []
-        for summary in split["folds"]:
+        for summary in split["folds"]:  # MLflow bookkeeping stays in this process, in fold order
             k = summary["fold"]
-            progress.report("fold", fold=k, folds=len(split["folds"]))
-            fold_uri = prepare_fold(windows, split, k, config)
-            resampled = resample_fold(fold_uri, k, config)
-            trained = train_fold(resampled, fold_uri, k, config)
-            lstm = evaluate_lstm(trained, fold_uri, k, config)
-            baselines = evaluate_baselines(fold_uri, k, config)
-            log_fold(run_id, config, k, summary, resampled, trained, lstm, baselines)
-            folds.append({"k": k, "trained": trained, "lstm": lstm, "baselines": baselines})
+            done = results(submitted[k])
+            log_fold_once(run_id, config, k, summary, done["resampled"], done["trained"], done["lstm"], done["baselines"])
+            folds.append({"k": k, "trained": done["trained"], "lstm": done["lstm"], "baselines": done["baselines"]})
         agg = aggregate(run_id, config, folds)
         progress.report("fold", fold="final", folds=len(split["folds"]), epochs=agg["final_epochs"])
         scorer_uri = refit_final(windows, config, agg)
+        interpret_final(scorer_uri, windows, split, folds, run_id, config)
         registered = register_model(scorer_uri, run_id, config, loaded, agg)
         registered = gate_model(registered, config)
         result = summarise(run_id, config, loaded, windows, split, folds, agg, registered)

@@ -6,6 +6,7 @@ import tempfile
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
+from lstm_core.autocorr import resolve_length
 from lstm_core.config import PipelineConfig
 from lstm_core.data import (
     DataError,
@@ -19,15 +20,16 @@ from lstm_core.data import (
 from lstm_core.splits import check_fold_positives, fold_summary, make_folds
 from lstm_core.windows import make_windows
 from lstm_pipeline import artifacts, tracking
+from lstm_pipeline.acf_plot import log_window_choice
 from lstm_pipeline.contract import ContractError, run_contract
-from tasks.policy import COMPUTE_RETRY, IO_RETRY
+from tasks.policy import COMPUTE_RETRY, IO_RETRY, cached
 
 
 def _spec(loaded: dict) -> DataSpec:
     return DataSpec(**{**loaded["spec"], "features": tuple(loaded["features"])})
 
 
-@task(name="load", **IO_RETRY)
+@task(name="load", **IO_RETRY, **cached("data", data_file=True))
 def load_data(config: PipelineConfig) -> dict:
     """Read the user's file (never modified), resolve the columns, fingerprint the content."""
     df = read_table(config.data.path, sep=config.data.sep, max_file_mb=config.data.max_file_mb)
@@ -66,7 +68,7 @@ def validate_data(loaded: dict, run_id: str, config: PipelineConfig) -> dict:
                                                      "warnings": [c.observed for c in report.warnings()]}}
 
 
-@task(name="window", **COMPUTE_RETRY)
+@task(name="window", **COMPUTE_RETRY, **cached("data", "window"))
 def window_data(loaded: dict, config: PipelineConfig, run_id: str | None = None) -> dict:
     """Apply the missing-value policy, lay the rows out per entity and index every window with a known target."""
     spec = _spec(loaded)
@@ -75,15 +77,18 @@ def window_data(loaded: dict, config: PipelineConfig, run_id: str | None = None)
     if run_id and missing["missing_values"]:
         tracking.log_params(run_id, {f"data.missing.{k}": v for k, v in missing.items() if k != "policy"})
     series = to_series(rows, spec)
+    config, acf = resolve_length(series, config)  # window: auto → an integer, from first-block rows only
+    if run_id:
+        log_window_choice(run_id, config.window.length, acf)
     index = make_windows(series, config.window.length, config.window.max_gap)
     get_run_logger().info("%d windows of %d rows from %d entities, %d positive (%.2f%%); missing values: %s",
                           len(index.ends), config.window.length, len(series.starts), index.y.sum(),
                           100 * index.y.mean() if len(index.y) else 0.0, missing)
     return {"series_uri": artifacts.put_series(series, index), "windows": int(len(index.ends)),
-            "positives": int(index.y.sum()), "missing": missing}
+            "positives": int(index.y.sum()), "missing": missing, "length": config.window.length}
 
 
-@task(name="split", **COMPUTE_RETRY)
+@task(name="split", **COMPUTE_RETRY, **cached("data", "split"))
 def split_folds(windows: dict, config: PipelineConfig) -> dict:
     """Walk-forward folds with validation slices, purge and embargo; stop when a part lacks positives."""
     series, index = artifacts.get_series(windows["series_uri"])

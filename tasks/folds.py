@@ -1,9 +1,14 @@
 """Per-fold stages: scale, resample, train, evaluate the LSTM, evaluate the baselines."""
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import statistics
 
+import torch
 from prefect import get_run_logger, task
+from prefect.runtime import task_run
 
 from lstm_core.baselines import make_baseline
 from lstm_core.config import PipelineConfig
@@ -13,10 +18,25 @@ from lstm_core.resample import resample
 from lstm_core.splits import fold_windows
 from lstm_core.train import LSTMWindowModel, TrainResult, fit_lstm
 from lstm_pipeline import artifacts, progress, report, workspace
-from tasks.policy import COMPUTE_RETRY
+from tasks.policy import COMPUTE_RETRY, TRAIN_RETRY, cached
+
+TRAINS_ON = ("model", "train", "resample", "window", "split")
 
 
-@task(name="prepare-fold", task_run_name="prepare-fold-{k}", **COMPUTE_RETRY)
+def set_torch_threads(config: PipelineConfig) -> None:
+    """The same thread count on every executor: a Dask worker would otherwise use one and sum in another order."""
+    torch.set_num_threads(config.execution.torch_threads or os.cpu_count() or 1)
+
+
+def _checkpoints(resampled: dict, fold_uri: str, k: int, config: PipelineConfig, batch_size: int):
+    """This fold's checkpoint file per member, named by its training data, validation slice and config."""
+    tree = {s: config.model_dump(mode="json")[s] for s in TRAINS_ON}
+    key = hashlib.sha256(json.dumps([resampled["train_uri"], resampled["pos_weight"], fold_uri, tree, batch_size],
+                                    sort_keys=True, default=str).encode()).hexdigest()[:24]
+    return lambda member: workspace.FileCheckpointer(workspace.checkpoint_dir() / f"fold-{k}-{key}-m{member}.pt")
+
+
+@task(name="prepare-fold", task_run_name="prepare-fold-{k}", **COMPUTE_RETRY, **cached("window"))
 def prepare_fold(windows: dict, split: dict, k: int, config: PipelineConfig) -> str:
     """Fit the scaler on fold k's training rows only and store its three window sets."""
     series, index = artifacts.get_series(windows["series_uri"])
@@ -25,7 +45,7 @@ def prepare_fold(windows: dict, split: dict, k: int, config: PipelineConfig) -> 
                                     mean=fw.mean, scale=fw.scale)
 
 
-@task(name="resample", task_run_name="resample-fold-{k}", **COMPUTE_RETRY)
+@task(name="resample", task_run_name="resample-fold-{k}", **COMPUTE_RETRY, **cached("resample", "train"))
 def resample_fold(fold_uri: str, k: int, config: PipelineConfig) -> dict:
     """Apply the imbalance strategy to fold k's training windows, never to validation or test."""
     sets, _ = artifacts.get_windowsets(fold_uri)
@@ -35,24 +55,43 @@ def resample_fold(fold_uri: str, k: int, config: PipelineConfig) -> dict:
             "pos_weight": out.pos_weight, "info": out.info}
 
 
-@task(name="train", task_run_name="train-fold-{k}", **COMPUTE_RETRY)
+@task(name="train", task_run_name="train-fold-{k}", **TRAIN_RETRY, **cached(*TRAINS_ON))
 def train_fold(resampled: dict, fold_uri: str, k: int, config: PipelineConfig) -> dict:
-    """Train the LSTM (or the balanced-bagging LSTMs) on fold k with early stopping on its validation slice."""
+    """Train the LSTM (or the balanced-bagging LSTMs) on fold k with early stopping on its validation slice.
+
+    Every epoch is checkpointed, so a killed run resumes the fold where it stopped. After a CUDA out-of-memory
+    error the task is retried with half the batch (attempt n uses batch_size // 2**(n-1), at least 1).
+    """
+    progress.report("fold", fold=k, folds=config.split.folds, strategy=config.resample.strategy)
+    set_torch_threads(config)
+    logger = get_run_logger()
+    attempt = task_run.run_count or 1
+    batch = max(1, config.train.batch_size // 2 ** (attempt - 1))
+    if batch != config.train.batch_size:
+        logger.warning("fold %d: attempt %d after CUDA ran out of memory: batch size %d -> %d", k, attempt,
+                       config.train.batch_size, batch)
+    train_cfg = config.train.model_copy(update={"batch_size": batch})
     train = artifacts.get_windowsets(resampled["train_uri"])[0]["train"]
     val = artifacts.get_windowsets(fold_uri)[0]["val"]
     on_epoch = lambda row: progress.report("epoch", fold=k, **row)  # noqa: E731
+    checkpoint_for = _checkpoints(resampled, fold_uri, k, config, batch)
     if resampled["info"]["strategy"] == "balanced_bagging":
-        results = fit_members(train, val, config.model, config.train, config.resample, on_epoch=on_epoch)
+        results = fit_members(train, val, config.model, train_cfg, config.resample, on_epoch=on_epoch,
+                              checkpoint_for=checkpoint_for)
     else:
-        results = [fit_lstm(train, val, config.model, config.train, resampled["pos_weight"], on_epoch=on_epoch)]
+        results = [fit_lstm(train, val, config.model, train_cfg, resampled["pos_weight"], on_epoch=on_epoch,
+                            checkpoint=checkpoint_for(1))]
     for i, r in enumerate(results, 1):
-        get_run_logger().info("fold %d%s: best epoch %d of %d, validation PR-AUC %.4f, %.1f s on %s", k,
-                              f" member {i}" if len(results) > 1 else "", r.best_epoch, len(r.history),
-                              r.best_val_pr_auc, r.seconds, r.device)
-    return {"model_uri": artifacts.put_torch([r.__dict__ for r in results], "lstm"),
-            "history": results[0].history, "members": len(results),
-            "best_epoch": int(statistics.median_low(r.best_epoch for r in results)),
-            "seconds": sum(r.seconds for r in results), "device": results[0].device}
+        logger.info("fold %d%s: best epoch %d of %d, validation PR-AUC %.4f, %.1f s on %s", k,
+                    f" member {i}" if len(results) > 1 else "", r.best_epoch, len(r.history),
+                    r.best_val_pr_auc, r.seconds, r.device)
+    out = {"model_uri": artifacts.put_torch([r.__dict__ for r in results], "lstm"),
+           "history": results[0].history, "members": len(results), "batch_size": batch,
+           "best_epoch": int(statistics.median_low(r.best_epoch for r in results)),
+           "seconds": sum(r.seconds for r in results), "device": results[0].device}
+    for i in range(1, len(results) + 1):  # the stored model (and the cached task result) take over from here
+        checkpoint_for(i).clear()
+    return out
 
 
 def fold_model(trained: dict, config: PipelineConfig) -> LSTMWindowModel | BalancedBaggingLSTM:
@@ -67,9 +106,11 @@ def fold_model(trained: dict, config: PipelineConfig) -> LSTMWindowModel | Balan
     return model
 
 
-@task(name="evaluate", task_run_name="evaluate-fold-{k}", **COMPUTE_RETRY)
+@task(name="evaluate", task_run_name="evaluate-fold-{k}", **COMPUTE_RETRY,
+      **cached("model", "train", "resample", "evaluate"))
 def evaluate_lstm(trained: dict, fold_uri: str, k: int, config: PipelineConfig) -> dict:
     """Threshold on validation, metrics on test, for the trained LSTM."""
+    set_torch_threads(config)
     sets, _ = artifacts.get_windowsets(fold_uri)
     score = evaluate_fold(fold_model(trained, config), sets["train"], sets["val"], sets["test"],
                           config.evaluate.threshold_metric, fit=False)
@@ -79,13 +120,13 @@ def evaluate_lstm(trained: dict, fold_uri: str, k: int, config: PipelineConfig) 
             "scores_uri": workspace.put_arrays({"y": sets["test"].y, "lstm": score.test_scores}, "scores")}
 
 
-@task(name="baselines", task_run_name="baselines-fold-{k}", **COMPUTE_RETRY)
+@task(name="baselines", task_run_name="baselines-fold-{k}", **COMPUTE_RETRY, **cached("evaluate", "train"))
 def evaluate_baselines(fold_uri: str, k: int, config: PipelineConfig) -> dict:
     """Every baseline, fitted on fold k's (unresampled) training windows and scored on its test windows."""
     sets, _ = artifacts.get_windowsets(fold_uri)
     out, scores = {}, {"y": sets["test"].y}
     for name in config.evaluate.baselines:
-        s = evaluate_fold(make_baseline(name, config.train.seed), sets["train"], sets["val"], sets["test"],
+        s = evaluate_fold(make_baseline(name, config.train.seed, config.evaluate.baseline_max_windows), sets["train"], sets["val"], sets["test"],
                           config.evaluate.threshold_metric)
         out[name], scores[name] = {"threshold": s.threshold, "metrics": s.metrics}, s.test_scores
     get_run_logger().info("fold %d: baseline test PR-AUC %s", k,

@@ -1,9 +1,18 @@
-"""Retry policies shared by the tasks."""
+"""Retry and caching policies shared by the tasks."""
 from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import json
+import os
+from pathlib import Path
+from typing import Any
 
 from prefect.tasks import exponential_backoff
 
 from lstm_core.data import DataError
+from lstm_pipeline import settings, workspace
 
 
 def retry_unless_bad_input(task, task_run, state) -> bool:
@@ -17,6 +26,104 @@ def retry_unless_bad_input(task, task_run, state) -> bool:
     return True
 
 
-IO_RETRY = {"retries": 3, "retry_delay_seconds": exponential_backoff(backoff_factor=2),
+def _is_cuda_oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError)
+
+
+def retry_oom_or_transient(task, task_run, state) -> bool:
+    """Retry a CUDA out-of-memory error on every attempt left (the train task halves its batch each time),
+    any other transient failure once, and bad input never."""
+    try:
+        state.result()
+    except (DataError, ValueError):
+        return False
+    except Exception as exc:
+        if _is_cuda_oom(exc):
+            import torch
+
+            torch.cuda.empty_cache()  # give the failed attempt's blocks back before the smaller batch tries
+            return True
+        return task_run.run_count <= 1
+    return True
+
+
+IO_RETRY = {"retries": 3, "retry_delay_seconds": settings.RetryDelays(exponential_backoff(backoff_factor=2)(3)),
             "retry_jitter_factor": 0.5, "retry_condition_fn": retry_unless_bad_input}
 COMPUTE_RETRY = {"retries": 1, "retry_delay_seconds": 1, "retry_condition_fn": retry_unless_bad_input}
+# Three halvings: batch_size, /2, /4, /8.
+TRAIN_RETRY = {"retries": 3, "retry_delay_seconds": 0, "retry_condition_fn": retry_oom_or_transient}
+
+
+@functools.lru_cache(maxsize=1)
+def _library_digest() -> str:
+    """The source of everything a stage's result depends on besides its own function: lstm_core and the
+    workspace serialisers. A change in any of them invalidates every cached stage."""
+    import lstm_core
+    import lstm_pipeline.artifacts
+
+    h = hashlib.sha256()
+    files = sorted(Path(lstm_core.__file__).parent.rglob("*.py")) + [Path(lstm_pipeline.artifacts.__file__),
+                                                                      Path(workspace.__file__)]
+    for path in files:
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _file_uris(value: Any) -> list[str]:
+    """Every workspace URI inside a task result (nested dicts and lists)."""
+    if isinstance(value, str):
+        return [value] if value.startswith("file://") else []
+    if isinstance(value, dict):
+        return [u for v in value.values() for u in _file_uris(v)]
+    if isinstance(value, (list, tuple)):
+        return [u for v in value for u in _file_uris(v)]
+    return []
+
+
+def _intact(store, key: str) -> bool:
+    """True when no result is stored under ``key``, or the stored one points only at files that still exist."""
+    if not store.exists(key):
+        return True
+    try:
+        value = store.read(key).result
+    except Exception:  # unreadable record: let Prefect overwrite it
+        return True
+    return all(workspace.uri_path(u).exists() for u in _file_uris(value))
+
+
+def stage_key(*sections: str, data_file: bool = False):
+    """A ``cache_key_fn`` for a stage that reads the config sections ``sections``.
+
+    The key is sha256 of: the task's source and the library's, the pipeline home, the JSON of those config
+    sections, and every other input (URIs of content-hashed workspace files, fingerprints, fold numbers). With
+    ``data_file`` the user's file's path, size and modification time go in too (the load stage has no
+    fingerprint yet). When the result stored under a key points at a workspace file that is gone, the key moves
+    on (``key-1``, ``key-2``...) so the stage runs again instead of handing on a dangling URI.
+    """
+
+    def key(ctx, inputs: dict[str, Any]) -> str | None:
+        config = inputs["config"]
+        tree = config.model_dump(mode="json")
+        parts: dict[str, Any] = {
+            "code": inspect.getsource(ctx.task.fn), "library": _library_digest(), "home": str(settings.home()),
+            "config": {s: tree[s] for s in sections},
+            "inputs": {k: v for k, v in inputs.items() if k != "config"},
+        }
+        if data_file:
+            stat = os.stat(config.data.path)
+            parts["file"] = [str(Path(config.data.path).resolve()), stat.st_size, stat.st_mtime_ns]
+        base = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+        for attempt in range(16):
+            candidate = base if attempt == 0 else f"{base}-{attempt}"
+            if _intact(ctx.result_store, candidate):
+                return candidate
+        return None  # no caching rather than a stale result
+
+    return key
+
+
+def cached(*sections: str, data_file: bool = False) -> dict[str, Any]:
+    """Task options that cache a stage on its inputs, its config sections and its code, persisted under home."""
+    return {"cache_key_fn": stage_key(*sections, data_file=data_file), "persist_result": True}

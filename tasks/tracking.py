@@ -66,8 +66,9 @@ def aggregate(run_id: str, config: PipelineConfig, folds: list[dict]) -> dict:
 
         y_all = np.concatenate(ys)
         curves = {n: np.concatenate(s) for n, s in pooled_scores.items()}
+        hits = np.concatenate([s >= f["lstm"]["threshold"] for s, f in zip(pooled_scores["lstm"], folds, strict=True)])
         tracking.log_file(run_id, plots.pr_curves(y_all, curves, Path(tmp) / "pr_curves.png",
-                                                  "Pooled test windows over all folds"), "plots")
+                                                  "Pooled test windows over all folds", {"lstm": hits}), "plots")
         histories = {f["k"]: f["trained"]["history"] for f in folds}
         tracking.log_file(run_id, plots.training_curves(histories, Path(tmp) / "training_curves.png"), "plots")
     create_table_artifact(report.metrics_table(summary), key="walk-forward-metrics",

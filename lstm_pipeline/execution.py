@@ -1,0 +1,34 @@
+"""Which Prefect task runner a run gets: sequential in this process, or a Dask cluster.
+
+Flows are declared without a runner; the caller picks one per call from ``config.execution``:
+``training_pipeline.with_options(task_runner=task_runner(cfg))(cfg)``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from lstm_core.config import PipelineConfig
+
+
+def task_runner(cfg: PipelineConfig) -> Any:
+    """The task runner ``cfg.execution`` asks for.
+
+    local: one worker thread, so tasks run one after another (progress bars and CPU use as without Prefect).
+    dask: an existing scheduler at ``dask_address``, else a LocalCluster of ``dask_workers`` processes.
+    """
+    ex = cfg.execution
+    if ex.executor == "local":
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        return ThreadPoolTaskRunner(max_workers=1)
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError as exc:  # pragma: no cover - prefect-dask is a main dependency
+        raise RuntimeError("execution.executor=dask needs the prefect-dask package (pip install prefect-dask)") from exc
+    if ex.dask_address:
+        return DaskTaskRunner(address=ex.dask_address)
+    return DaskTaskRunner(
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs={"n_workers": ex.dask_workers, "threads_per_worker": ex.threads_per_worker,
+                        "processes": True, "dashboard_address": None},
+    )

@@ -1,0 +1,44 @@
+"""The parent MLflow run of a training run: a run resumed after a crash continues the run it started."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+from prefect import get_run_logger, task
+
+from lstm_core.config import PipelineConfig
+from lstm_pipeline import tracking
+from tasks.policy import IO_RETRY
+from tasks.tracking import start_run
+
+RESUME_TAG = "pipeline.resume_key"
+UNFINISHED = ("RUNNING", "FAILED", "KILLED")
+
+
+def resume_key(config: PipelineConfig, loaded: dict) -> str:
+    """Same data and same config (where the run executes aside) give the same key."""
+    tree = config.model_dump(mode="json", exclude={"execution"})
+    return hashlib.sha256(json.dumps([loaded["fingerprint"]["hash"], tree], sort_keys=True).encode()).hexdigest()
+
+
+@task(name="open-run", **IO_RETRY)
+def open_run(config: PipelineConfig, loaded: dict) -> str:
+    """Reopen the latest unfinished (killed or failed) parent run of this data and config, else start one.
+
+    A finished run is never reopened: training the same data again on purpose gives a new run and version.
+    """
+    key, client = resume_key(config, loaded), tracking.client()
+    experiment = tracking.experiment_id(config.register.experiment)
+    runs = client.search_runs([experiment], f"tags.`{RESUME_TAG}` = '{key}'", order_by=["attributes.start_time DESC"],
+                              max_results=1)
+    if runs and runs[0].info.status in UNFINISHED:
+        run = runs[0]
+        client.update_run(run.info.run_id, status="RUNNING")
+        resumed = int(run.data.tags.get("pipeline.resumed", "0")) + 1
+        client.set_tag(run.info.run_id, "pipeline.resumed", str(resumed))
+        get_run_logger().info("resuming MLflow run %s (was %s); finished stages come from the cache",
+                              run.info.run_id, run.info.status)
+        return run.info.run_id
+    run_id = start_run.fn(config, loaded)
+    client.set_tag(run_id, RESUME_TAG, key)
+    return run_id
