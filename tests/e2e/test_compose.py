@@ -97,3 +97,47 @@ def test_docker_compose_config_accepts_the_file(tmp_path):
     done = subprocess.run(["docker", "compose", "--env-file", str(env_file), "-f", str(ROOT / "docker-compose.yml"),
                            "config", "--quiet"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+PREFECT_YAML = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+
+
+def test_prefect_yaml_parses_as_prefect_reads_it():
+    from prefect.cli.deploy._models import PrefectYamlModel
+    from prefect.cli.deploy._schedules import _schedule_config_to_deployment_schedule
+
+    model = PrefectYamlModel.model_validate(PREFECT_YAML)
+    assert len(model.deployments) == 2
+    for deployment in PREFECT_YAML["deployments"]:
+        for schedule in deployment["schedules"]:
+            _schedule_config_to_deployment_schedule(schedule)  # raises on a bad cron or time zone
+
+
+def test_prefect_yaml_entrypoints_name_real_flows_and_their_parameters_validate():
+    import importlib
+    import inspect
+
+    from lstm_core.config import PipelineConfig, ScoreConfig
+
+    models = {"training_pipeline": PipelineConfig, "batch_scoring": ScoreConfig}
+    found = {}
+    for deployment in PREFECT_YAML["deployments"]:
+        path, func = deployment["entrypoint"].split(":")
+        assert (ROOT / path).is_file(), path
+        flow = getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), func)
+        (param,) = inspect.signature(flow.fn).parameters  # each flow takes one config model
+        assert set(deployment["parameters"]) == {param}
+        models[flow.name].model_validate(deployment["parameters"][param])
+        found[flow.name] = deployment["name"]
+    assert set(found) == set(models)
+
+
+def test_prefect_yaml_work_pool_is_the_compose_workers_and_the_image_holds_the_code():
+    pools = {d["work_pool"]["name"] for d in PREFECT_YAML["deployments"]}
+    command = SERVICES["worker"]["command"].split()
+    assert pools == {command[command.index("--pool") + 1]} == {"lstm-pipeline"}
+    (step,) = PREFECT_YAML["pull"]
+    workdir = step["prefect.deployments.steps.set_working_directory"]["directory"]
+    dockerfile = (ROOT / "infra" / "Dockerfile").read_text()
+    assert f"WORKDIR {workdir}" in dockerfile and "COPY prefect.yaml" in dockerfile
+    assert "deploy --all" in " ".join(SERVICES["deploy"]["command"])
