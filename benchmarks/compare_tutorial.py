@@ -2,8 +2,9 @@
 
     python -m benchmarks.compare_tutorial --rows 100000 --features 16 --window 48 --batch 256 --epochs 2 --repeat 3
 
-Each implementation runs ``--repeat`` times in a fresh process (so peak RSS is its own); the medians
-and the ratios project/tutorial are printed as one JSON line.
+Each implementation (tutorial, project, and ``bare``: the same step on batches already on the device, the
+ceiling) runs ``--repeat`` times in a fresh process (so peak RSS is its own); the medians, the ratios
+project/tutorial and project/bare are printed as one JSON line.
 """
 from __future__ import annotations
 
@@ -29,13 +30,14 @@ def main() -> None:
         repeat = int(argv[i + 1])
         argv = argv[:i] + argv[i + 2:]
     parse([a for a in argv if a != "--impl"])  # validate the flags before spending minutes
-    runs = {impl: [_once(impl, argv) for _ in range(repeat)] for impl in ("tutorial", "project")}
+    runs = {impl: [_once(impl, argv) for _ in range(repeat)] for impl in ("tutorial", "project", "bare")}
     med = {impl: {k: statistics.median(r[k] for r in rs) for k in ("windows_per_s", "peak_rss_mb", "seconds")}
            for impl, rs in runs.items()}
     print(json.dumps({
         "median": med,
         "speed_ratio": round(med["project"]["windows_per_s"] / med["tutorial"]["windows_per_s"], 3),
         "rss_ratio": round(med["project"]["peak_rss_mb"] / med["tutorial"]["peak_rss_mb"], 3),
+        "limit_ratio": round(med["project"]["windows_per_s"] / med["bare"]["windows_per_s"], 3),
         "device": runs["project"][0]["device"], "repeat": repeat, "args": argv,
     }))
 

@@ -29,8 +29,38 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                           ("batch", 256), ("epochs", 2)):
         p.add_argument(f"--{flag}", type=int, default=default)
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    p.add_argument("--impl", choices=("project", "tutorial"), default="project")
+    p.add_argument("--impl", choices=("project", "tutorial", "bare"), default="project",
+                   help="bare: the limit, forward+backward+step on pre-built device tensors, no data path at all")
+    p.add_argument("--compile", action="store_true",
+                   help="trial: wrap the project's network in torch.compile (kept out of the trainer: it did not help)")
     return p.parse_args(argv)
+
+
+def train_bare(n: int, window: int, features: int, model_cfg: ModelConfig, cfg: TrainConfig,
+               device: torch.device) -> int:
+    """The ceiling for the project's step: the same model, loss, optimiser, clipping and autocast, fed from
+    16 batches already on the device, for as many windows as an epoch of the real data holds."""
+    from torch import nn
+
+    from lstm_core.model import LSTMClassifier
+    from lstm_core.train import _autocast
+
+    torch.manual_seed(cfg.seed)
+    xs = torch.randn(16, cfg.batch_size, window, features, device=device)
+    ys = (torch.rand(16, cfg.batch_size, device=device) < 0.05).float()
+    model = LSTMClassifier(features, model_cfg).to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    loss_fn = nn.BCEWithLogitsLoss()
+    steps = -(-n // cfg.batch_size) * cfg.epochs
+    for step in range(steps):
+        with _autocast(device):
+            logits = model(xs[step % 16])
+        loss = loss_fn(logits.float(), ys[step % 16])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
+        opt.step()
+    return steps * cfg.batch_size
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -42,10 +72,17 @@ def run(args: argparse.Namespace) -> dict:
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
     if args.impl == "project":
+        if args.compile:
+            import lstm_core.train as trainer
+
+            plain = trainer.LSTMClassifier
+            trainer.LSTMClassifier = lambda *a, **kw: torch.compile(plain(*a, **kw))
         ends = np.arange(args.window - 1, args.rows, dtype=np.int64)
         ws = WindowSet(x, ends, args.window, y[ends], np.zeros(len(ends), np.int8), np.zeros(len(ends), bool))
         fit_lstm(ws, None, model_cfg, cfg, epochs=args.epochs)
         seen = len(ends) * args.epochs
+    elif args.impl == "bare":
+        seen = train_bare(args.rows - args.window + 1, args.window, args.features, model_cfg, cfg, device)
     else:
         from benchmarks.tutorial import train_tutorial_style
 

@@ -11,6 +11,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -99,25 +100,41 @@ def summary_feature_names(features: list[str]) -> list[str]:
 
 
 class _SummaryBaseline:
-    """A scikit-learn classifier on summary features; falls back to the base rate on one-class training."""
+    """A scikit-learn classifier on summary features; falls back to the base rate on one-class training.
+
+    ``max_train_windows`` bounds memory and time on large data: the classifier is fitted on a stratified random
+    sample of that many training windows (the base rate is still that of all of them). Scoring runs in chunks.
+    """
 
     name = "summary"
+    predict_chunk = 65_536
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, max_train_windows: int | None = None) -> None:
         self.seed = seed
+        self.max_train_windows = max_train_windows
         self.degenerate = False
+        self.fitted_on = 0
         self.rate_: float | None = None
         self.model_: Pipeline | HistGradientBoostingClassifier | None = None
 
     def _make(self) -> Pipeline | HistGradientBoostingClassifier:
         raise NotImplementedError
 
+    def _sample(self, train: WindowSet) -> WindowSet:
+        if self.max_train_windows is None or len(train) <= self.max_train_windows:
+            return train
+        keep, _ = train_test_split(np.arange(len(train)), train_size=self.max_train_windows, stratify=train.y,
+                                   random_state=self.seed)
+        return train.subset(np.sort(keep))
+
     def fit(self, train: WindowSet, val: WindowSet | None = None) -> _SummaryBaseline:
         """Fit on the training windows; ``val`` is accepted for the protocol but unused (no early stop)."""
         self.rate_ = _train_rate(train)
         # sklearn refuses one-class targets; a fold without events can still be scored by its rate.
         self.degenerate = bool(np.all(train.y == train.y[0]))
-        self.model_ = None if self.degenerate else self._make().fit(summary_features(train), train.y)
+        sample = self._sample(train)
+        self.fitted_on = len(sample)
+        self.model_ = None if self.degenerate else self._make().fit(summary_features(sample), sample.y)
         return self
 
     def predict_proba(self, windows: WindowSet) -> np.ndarray:
@@ -125,11 +142,12 @@ class _SummaryBaseline:
             raise RuntimeError(f"{type(self).__name__}.predict_proba called before fit")
         if self.model_ is None:
             return np.full(len(windows), self.rate_, dtype=np.float64)
-        if len(windows) == 0:
-            return np.zeros(0, dtype=np.float64)
-        proba = self.model_.predict_proba(summary_features(windows))  # (n, 2)
         positive = list(self.model_.classes_).index(1)
-        return np.clip(proba[:, positive], 0.0, 1.0).astype(np.float64)
+        out = np.zeros(len(windows), dtype=np.float64)
+        for start in range(0, len(windows), self.predict_chunk):
+            part = windows.subset(np.arange(start, min(start + self.predict_chunk, len(windows))))
+            out[start:start + len(part)] = self.model_.predict_proba(summary_features(part))[:, positive]
+        return np.clip(out, 0.0, 1.0)
 
 
 class LogisticBaseline(_SummaryBaseline):
@@ -164,8 +182,11 @@ BASELINES: dict[str, Callable[..., WindowModel]] = {
 }
 
 
-def make_baseline(name: str, seed: int) -> WindowModel:
-    """A fresh, unfitted baseline by its config name."""
+def make_baseline(name: str, seed: int, max_train_windows: int | None = None) -> WindowModel:
+    """A fresh, unfitted baseline by its config name; learned ones fit on at most ``max_train_windows``."""
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; valid choices: {', '.join(BASELINES)}")
-    return BASELINES[name](seed=seed)
+    cls = BASELINES[name]
+    if isinstance(cls, type) and issubclass(cls, _SummaryBaseline):
+        return cls(seed=seed, max_train_windows=max_train_windows)
+    return cls(seed=seed)

@@ -117,3 +117,32 @@ def test_make_baseline_builds_each_and_rejects_unknown() -> None:
 def test_predict_before_fit_raises() -> None:
     with pytest.raises(RuntimeError, match="before fit"):
         LogisticBaseline(seed=0).predict_proba(planted(3, seed=9))
+
+
+def test_large_training_parts_are_sampled_stratified_and_scored_in_chunks(monkeypatch) -> None:
+    train = planted(1000, seed=10)  # ~25 % positive
+    seen: list[int] = []
+    real = LogisticBaseline._make
+
+    def recording_make(self):
+        pipe = real(self)
+        fit = pipe.fit
+        pipe.fit = lambda x, y: (seen.append((len(x), int(y.sum()))), fit(x, y))[1]
+        return pipe
+
+    monkeypatch.setattr(LogisticBaseline, "_make", recording_make)
+    model = make_baseline("logistic", seed=0, max_train_windows=200)
+    model.fit(train)
+    n, positives = seen[0]
+    assert n == 200 and model.fitted_on == 200
+    assert positives == round(200 * train.y.mean())  # stratified: the sample keeps the training prevalence
+    assert model.rate_ == pytest.approx(train.y.mean())  # the rate is still that of every training window
+    again = make_baseline("logistic", seed=0, max_train_windows=200).fit(train)
+    test = planted(300, seed=11)
+    np.testing.assert_array_equal(model.predict_proba(test), again.predict_proba(test))  # same seed, same sample
+
+    monkeypatch.setattr(LogisticBaseline, "predict_chunk", 7)  # chunked scoring equals one pass
+    chunked = model.predict_proba(test)
+    monkeypatch.setattr(LogisticBaseline, "predict_chunk", 10_000)
+    np.testing.assert_allclose(chunked, model.predict_proba(test), rtol=0, atol=1e-12)
+    assert make_baseline("hgb", seed=0, max_train_windows=None).fit(train).fitted_on == 1000

@@ -1,0 +1,162 @@
+"""Time and memory of each stage of the real training flow on synthetic telemetry with a planted rare event.
+
+    python -m benchmarks.pipeline --rows 1000000 --features 32 --window 48 --epochs 1
+
+It writes a Parquet file shaped like a user's table (time, entity, features, label), runs ``training_pipeline``
+on it in this process (local executor, embedded MLflow and Prefect under a temporary home), then reads each
+task run's start and end from the Prefect API and the process's resident memory, sampled every 20 ms, inside
+those intervals. It prints exactly one JSON line: per stage the seconds and the peak RSS, plus the totals.
+
+Stages group the flow's tasks: validation (load, validate), windowing (window, split, prepare-fold-k),
+resampling, training (train-fold-k, refit), evaluation (evaluate-fold-k, baselines-fold-k) and MLflow logging
+(start-run, log-fold-k, aggregate, register, gate, summarise, finish-run).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.synthetic import rows_and_labels
+
+STAGES = {
+    "validation": ("load", "validate"),
+    "windowing": ("window", "split", "prepare-fold"),
+    "resampling": ("resample",),
+    "training": ("train", "refit"),
+    "evaluation": ("evaluate", "baselines"),
+    "mlflow_logging": ("start-run", "log-fold", "aggregate", "register", "gate", "summarise", "finish-run"),
+}
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for flag, default in (("rows", 100_000), ("features", 16), ("window", 48), ("hidden", 64), ("layers", 2),
+                          ("batch", 256), ("epochs", 1), ("folds", 3), ("entities", 10)):
+        p.add_argument(f"--{flag}", type=int, default=default)
+    p.add_argument("--strategy", default="none", help="resample.strategy")
+    p.add_argument("--baselines", default="prior,persistence,logistic,hgb")
+    p.add_argument("--rate", type=float, default=0.02, help="share of positive rows")
+    p.add_argument("--keep", type=Path, default=None, help="keep the home folder here (default: a temporary one)")
+    return p.parse_args(argv)
+
+
+def synthetic_table(rows: int, features: int, window: int, entities: int, rate: float) -> pd.DataFrame:
+    """One contiguous block of rows per entity, integer time steps, label = the planted event."""
+    x, y = rows_and_labels(rows, features, window, rate=rate)
+    per = -(-rows // entities)
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(features)], copy=False)
+    frame.insert(0, "step", np.arange(rows, dtype=np.int64) % per)
+    frame.insert(0, "machine", (np.arange(rows) // per).astype(np.int32))
+    frame["label"] = y
+    return frame
+
+
+class RssSampler:
+    """Resident set size of this process, sampled on a thread: (unix time, bytes) pairs."""
+
+    def __init__(self, every: float = 0.02) -> None:
+        self.every, self.samples, self._stop = every, [], threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            while not self._stop.is_set():
+                statm.seek(0)
+                self.samples.append((time.time(), int(statm.read().split()[1]) * PAGE))
+                time.sleep(self.every)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak_mb(self, start: float, end: float) -> float:
+        inside = [rss for t, rss in self.samples if start <= t <= end]
+        return round(max(inside, default=0) / 2**20, 1)
+
+
+def stage_of(task_name: str) -> str | None:
+    """The stage of a task run, from its name ('train-fold-2', 'validate-3f1')."""
+    for stage, names in STAGES.items():
+        if any(task_name == n or task_name.startswith(f"{n}-") for n in names):
+            return stage
+    return None
+
+
+def task_intervals(flow_run_id) -> list[tuple[str, float, float]]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return [(r.name, r.start_time.timestamp(), r.end_time.timestamp()) for r in runs if r.start_time and r.end_time]
+
+
+def run(args: argparse.Namespace) -> dict:
+    home = args.keep or Path(tempfile.mkdtemp(prefix="lstm-pipeline-bench-"))
+    os.environ["LSTM_PIPELINE_HOME"] = str(home)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    from lstm_pipeline import settings
+
+    settings.prepare_home()
+    from lstm_pipeline.runner import _quiet_console
+
+    _quiet_console()
+    table = synthetic_table(args.rows, args.features, args.window, args.entities, args.rate)
+    path = home / "telemetry.parquet"
+    table.to_parquet(path, index=False)
+    del table
+    from lstm_core.config import load_config
+
+    cfg = load_config(None, {
+        "data.path": str(path), "data.time_col": "step", "data.entity_col": "machine", "data.label_col": "label",
+        "window.length": args.window, "split.folds": args.folds, "resample.strategy": args.strategy,
+        "model.hidden": args.hidden, "model.layers": args.layers, "train.batch_size": args.batch,
+        "train.epochs": args.epochs, "train.patience": args.epochs, "train.device": "cpu",
+        "evaluate.baselines": args.baselines.split(","), "register.experiment": "pipeline-benchmark",
+        "data.max_file_mb": 1e6,
+    })
+    from flows.training import training_pipeline
+
+    with RssSampler() as rss:
+        started = time.time()
+        state = training_pipeline(cfg, return_state=True)
+        ended = time.time()
+    if not state.is_completed():
+        raise SystemExit(f"the flow did not complete: {state.message}")
+    stages: dict[str, dict[str, float]] = {s: {"seconds": 0.0, "peak_rss_mb": 0.0} for s in STAGES}
+    for name, start, end in task_intervals(state.state_details.flow_run_id):
+        stage = stage_of(name)
+        if stage:
+            stages[stage]["seconds"] = round(stages[stage]["seconds"] + end - start, 2)
+            stages[stage]["peak_rss_mb"] = max(stages[stage]["peak_rss_mb"], rss.peak_mb(start, end))
+    return {
+        "stages": stages,
+        "seconds": round(ended - started, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "input_mb": round(path.stat().st_size / 2**20, 1),
+        **{k: v for k, v in vars(args).items() if k != "keep"},
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    print(json.dumps(run(parse(argv))))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
