@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -83,12 +83,30 @@ class DataConfig(_Section):
 class WindowConfig(_Section):
     """How many consecutive rows one window holds."""
 
-    length: int = Field(24, ge=1, description="Window length L in rows.")
+    length: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        24, description="Window length L in rows, or 'auto': the first lag where the autocorrelation of the "
+        "target and the features (max of the target's lag and the features' median lag) falls inside the 95% "
+        "band, read only from rows before the first test block, clipped to auto_min … auto_max.",
+    )
     max_gap: float | str | None = Field(
         None,
         description="Drop windows spanning a time gap larger than this (a number for integer time, "
         "a pandas Timedelta string such as '2h' for datetimes).",
     )
+    auto_min: int = Field(8, ge=1, description="length=auto: the shortest window it may suggest.")
+    auto_max: int = Field(256, ge=1, description="length=auto: the longest window it may suggest (and the "
+                          "longest lag whose autocorrelation is computed).")
+
+    @model_validator(mode="after")
+    def _auto_range(self) -> WindowConfig:
+        if self.auto_min > self.auto_max:
+            raise ValueError("window.auto_min must not exceed window.auto_max")
+        return self
+
+    @property
+    def min_length(self) -> int:
+        """The length, or the shortest 'auto' may resolve to (what checks made before resolving can assume)."""
+        return self.auto_min if self.length == "auto" else self.length
 
 
 class SplitConfig(_Section):
@@ -145,10 +163,44 @@ class ResampleConfig(_Section):
 class ModelConfig(_Section):
     """The network. A checkpoint stores this beside the weights."""
 
-    hidden: int = Field(64, ge=1, description="Hidden units per LSTM layer.")
-    layers: int = Field(2, ge=1, description="Stacked LSTM layers.")
+    hidden: int = Field(64, ge=1, description="Hidden units per recurrent layer (and per direction).")
+    layers: int = Field(2, ge=1, description="Stacked recurrent layers.")
     dropout: float = Field(0.2, ge=0, lt=1, description="Dropout between layers and before the head.")
-    forget_bias: float = Field(1.0, description="Initial forget-gate bias (1.0 eases gradient flow early on).")
+    forget_bias: float = Field(
+        1.0, description="Initial forget-gate bias (1.0 eases gradient flow early on). LSTM only: a GRU has no "
+        "forget gate and ignores it.",
+    )
+    cell: Literal["lstm", "gru"] = Field("lstm", description="Recurrent cell: LSTM, or GRU (fewer weights, no cell state).")
+    pooling: Literal["last", "attention_additive", "attention_dot"] = Field(
+        "last",
+        description="What the head reads. last: the state after the window's last row. attention_additive "
+        "(Bahdanau): a context vector weighting every step's state by softmax(v·tanh(W h_t + b)). attention_dot "
+        "(Luong): weights softmax(h_t · h_last). The attention weights are plotted with each run.",
+    )
+    bidirectional: bool = Field(
+        False,
+        description="Also read each window backwards and join both directions' states (twice the head's input). "
+        "It reads only the window's own rows, so it sees nothing past the window's end in either mode.",
+    )
+    recurrent_dropout: float = Field(
+        0.0, ge=0, lt=1,
+        description="Variational (Gal & Ghahramani) dropout on the recurrent state: one mask per window, the same "
+        "at every time step. Above 0, training steps through time in Python (slower); scoring stays on the "
+        "fused kernel.",
+    )
+    layer_norm: bool = Field(
+        False, description="LayerNorm on each layer's output sequence (over the hidden units at every time step), "
+        "before the next layer or the head; not inside the cell.",
+    )
+    residual: bool = Field(
+        False, description="Add each stacked layer's input to its output from the second layer on (equal widths); "
+        "no effect with one layer.",
+    )
+    augment_noise_std: float = Field(
+        0.0, ge=0,
+        description="Gaussian noise (in scaled units: standard deviations of each feature) added to training "
+        "windows only; validation, test and scoring never see it.",
+    )
 
 
 class TrainConfig(_Section):
@@ -174,6 +226,11 @@ class EvaluateConfig(_Section):
         default_factory=lambda: ["prior", "persistence", "logistic", "hgb"],
         description="Baselines scored beside the LSTM.",
     )
+    baseline_max_windows: int | None = Field(
+        500_000, ge=1,
+        description="logistic and hgb are fitted on a stratified random sample of at most this many training "
+        "windows (their summary features take 48 bytes per window and feature); null: all of them.",
+    )
 
 
 class RegisterConfig(_Section):
@@ -186,6 +243,78 @@ class RegisterConfig(_Section):
     gate_margin: float = Field(
         0.0, ge=0, description="Mean test PR-AUC the LSTM must gain over the best baseline to become champion."
     )
+
+
+class ExecutionConfig(_Section):
+    """Where the tasks of a run execute: in this process one after another, or on a Dask cluster."""
+
+    executor: Literal["local", "dask"] = Field(
+        "local", description="local: tasks run one after another in this process. dask: folds run in parallel "
+        "on a Dask cluster (the pipeline home must be on storage every worker can read)."
+    )
+    dask_address: str | None = Field(
+        None, description="executor=dask: address of an existing scheduler (tcp://host:8786). Default: start a "
+        "LocalCluster of dask_workers processes for this run."
+    )
+    dask_workers: int = Field(2, ge=1, description="executor=dask without an address: worker processes of the LocalCluster.")
+    threads_per_worker: int = Field(
+        1, ge=1, description="executor=dask without an address: threads per LocalCluster worker (tasks run at once "
+        "per worker)."
+    )
+    torch_threads: int | None = Field(
+        None, ge=1, description="CPU threads torch uses inside the train and evaluate stages. The count changes the "
+        "last bits of a sum, so it is set the same on every executor; default: the machine's CPU count."
+    )
+
+
+class TuneConfig(_Section):
+    """Hyperparameter search (``lstm-pipeline tune``): Optuna's TPE sampler seeded from train.seed, a median
+    pruner stepping fold by fold, and the mean validation PR-AUC over the walk-forward folds as the objective.
+
+    Each list holds the choices for one field; an empty list (or null range) keeps the field as configured.
+    The configured value always joins its choices, because the first trial is the configuration as given.
+    """
+
+    trials: int = Field(20, ge=1, description="Trials, the first of which is the configuration as given.")
+    parallel: int = Field(
+        1, ge=1, description="Trials asked from the sampler and trained at once, fold by fold; with "
+        "execution.executor=dask they train on the workers in parallel (1: one trial after another).",
+    )
+    prune_startup: int = Field(
+        3, ge=0, description="Trials that must finish before the median pruner may stop one after a fold whose "
+        "validation PR-AUC lies below the median of the finished trials at that fold.",
+    )
+    hidden: list[int] = Field(default_factory=lambda: [16, 32, 64, 128], description="model.hidden choices.")
+    layers: list[int] = Field(default_factory=lambda: [1, 2, 3], description="model.layers choices.")
+    dropout: tuple[float, float] | None = Field((0.0, 0.5), description="model.dropout range (uniform).")
+    lr: tuple[float, float] | None = Field((1e-4, 1e-2), description="train.lr range (log-uniform).")
+    window: list[int] = Field(
+        default_factory=lambda: [12, 24, 48, 96],
+        description="window.length choices (each length cuts its own windows and folds; 'auto' in window.length "
+        "is resolved first and joins them).",
+    )
+    batch_size: list[int] = Field(default_factory=lambda: [64, 128, 256], description="train.batch_size choices.")
+    cell: list[str] = Field(default_factory=lambda: ["lstm", "gru"], description="model.cell choices.")
+    pooling: list[str] = Field(
+        default_factory=lambda: ["last", "attention_additive"], description="model.pooling choices."
+    )
+
+    @model_validator(mode="after")
+    def _valid_space(self) -> TuneConfig:
+        for name in ("hidden", "layers", "window", "batch_size"):
+            if any(v < 1 for v in getattr(self, name)):
+                raise ValueError(f"tune.{name}: every choice must be at least 1")
+        if self.dropout is not None and not 0 <= self.dropout[0] <= self.dropout[1] < 1:
+            raise ValueError("tune.dropout: give [low, high] with 0 <= low <= high < 1")
+        if self.lr is not None and not 0 < self.lr[0] <= self.lr[1]:
+            raise ValueError("tune.lr: give [low, high] with 0 < low <= high")
+        for name in ("cell", "pooling"):
+            field = ModelConfig.model_fields.get(name)
+            allowed = get_args(field.annotation) if field is not None else ()
+            wrong = [v for v in getattr(self, name) if allowed and v not in allowed]
+            if wrong:
+                raise ValueError(f"tune.{name}: {wrong} not among {list(allowed)}")
+        return self
 
 
 # "register" is the design's section name; pydantic warns that it shadows ABCMeta.register, which no
@@ -204,6 +333,8 @@ with warnings.catch_warnings():
         train: TrainConfig = Field(default_factory=TrainConfig)
         evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
         register: RegisterConfig = Field(default_factory=RegisterConfig)
+        execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+        tune: TuneConfig = Field(default_factory=TuneConfig)
 
         def resolved_model_name(self) -> str:
             """The registry name: explicit, else derived from the data file's stem."""
@@ -216,6 +347,37 @@ with warnings.catch_warnings():
         def flat(self) -> dict[str, Any]:
             """Dotted keys for MLflow params."""
             return flatten(self.model_dump(mode="json"))
+
+
+class ScoreConfig(_Section):
+    """One batch scoring run: which registered model scores which file, and where the predictions go.
+
+    The contract, window, features and threshold come from the model's own training run, not from here.
+    """
+
+    data: str | None = Field(None, description="CSV or Parquet file of raw rows to score; no label or event column needed.")
+    model_name: str | None = Field(None, description="Registered model name (the training run's register.model_name).")
+    alias: str = Field("champion", description="Registry alias to score with: champion (the gate's choice) or challenger.")
+    model_uri: str | None = Field(
+        None, description="Score with this model URI instead (models:/NAME/3, models:/NAME@alias, runs:/ID/model); "
+        "overrides model_name and alias."
+    )
+    out: str | None = Field(
+        None, description="Predictions file (.parquet, or .csv). Default: predictions/<data file>-<model>-v<version>"
+        ".parquet under the pipeline home."
+    )
+    experiment: str | None = Field(None, description="MLflow experiment of the scoring run. Default: '<model name>-scoring'.")
+    log_predictions: bool = Field(
+        True, description="Also log the predictions file as an artifact of the scoring run (its path is logged always)."
+    )
+
+    def resolved_model_uri(self) -> str:
+        """The model to load: ``model_uri``, else ``models:/<model_name>@<alias>``."""
+        if self.model_uri:
+            return self.model_uri
+        if not self.model_name:
+            raise ValueError("scoring needs a model: set model_name (with alias) or model_uri")
+        return f"models:/{self.model_name}@{self.alias}"
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -312,17 +312,19 @@ def to_series(df: pd.DataFrame, spec: DataSpec) -> Series:
     )
 
 
-def fingerprint(df: pd.DataFrame, spec: DataSpec) -> dict[str, object]:
-    """A content hash of the columns the pipeline uses, with row and positive counts."""
-    cols = list(spec.required)
+def fingerprint(df: pd.DataFrame, spec: DataSpec, target: bool = True) -> dict[str, object]:
+    """A content hash of the columns the pipeline uses, with row and positive counts.
+
+    ``target=False`` is for a file to score: it has no target column, so no positives are counted.
+    """
+    cols = list(spec.required if target else spec.required[:-1])
     digest = hashlib.sha256()
     digest.update(",".join(cols).encode())
     digest.update(pd.util.hash_pandas_object(df[cols], index=False).to_numpy().tobytes())
-    return {
-        "hash": digest.hexdigest()[:16],
-        "rows": int(len(df)),
-        "positives": int(pd.to_numeric(df[spec.target_col], errors="coerce").fillna(0).astype(bool).sum()),
-    }
+    out: dict[str, object] = {"hash": digest.hexdigest()[:16], "rows": int(len(df))}
+    if target:
+        out["positives"] = int(pd.to_numeric(df[spec.target_col], errors="coerce").fillna(0).astype(bool).sum())
+    return out
 
 
 def apply_missing(df: pd.DataFrame, spec: DataSpec, policy: str, limit: int) -> tuple[pd.DataFrame, dict]:

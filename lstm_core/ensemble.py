@@ -7,23 +7,31 @@ member's windows are a subset of the fold's ends, not a copy).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from lstm_core.config import ModelConfig, ResampleConfig, TrainConfig
 from lstm_core.resample import bagging_draws
-from lstm_core.train import EpochCallback, TrainResult, build_model, fit_lstm, predict_proba
+from lstm_core.train import Checkpointer, EpochCallback, TrainResult, build_model, fit_lstm, predict_proba
 from lstm_core.windows import WindowSet
 
 
 def fit_members(train: WindowSet, val: WindowSet | None, model_cfg: ModelConfig, train_cfg: TrainConfig,
                 resample_cfg: ResampleConfig, epochs: int | None = None,
-                on_epoch: EpochCallback | None = None) -> list[TrainResult]:
-    """Train ``resample_cfg.bagging_estimators`` LSTMs, each on all positives plus its own negatives."""
+                on_epoch: EpochCallback | None = None,
+                checkpoint_for: Callable[[int], Checkpointer] | None = None) -> list[TrainResult]:
+    """Train ``resample_cfg.bagging_estimators`` LSTMs, each on all positives plus its own negatives.
+
+    ``checkpoint_for(i)`` gives member i (from 1) its own checkpoint, so a resumed fold skips finished members.
+    """
     results = []
     for i, idx in enumerate(bagging_draws(train.y, resample_cfg, train_cfg.seed)):
         member_cfg = train_cfg.model_copy(update={"seed": train_cfg.seed + i})
         report = None if on_epoch is None else (lambda row, i=i: on_epoch({**row, "member": i + 1}))
-        results.append(fit_lstm(train.subset(idx), val, model_cfg, member_cfg, epochs=epochs, on_epoch=report))
+        checkpoint = None if checkpoint_for is None else checkpoint_for(i + 1)
+        results.append(fit_lstm(train.subset(idx), val, model_cfg, member_cfg, epochs=epochs, on_epoch=report,
+                                checkpoint=checkpoint))
     return results
 
 

@@ -18,7 +18,8 @@ from lstm_core.data import DataError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Can an LSTM warn you of a rare event in your time series? Find out honestly, then ship it.")
-console = Console(stderr=True)
+# Piped into a file or CI log, rich would wrap at 80 columns and cut the metric tables; give them room.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 
 # Flag → config field. The same names in every sub-command.
 FLAG_FIELDS = {
@@ -29,6 +30,8 @@ FLAG_FIELDS = {
     "epochs": "train.epochs", "batch_size": "train.batch_size", "device": "train.device", "seed": "train.seed",
     "model_name": "register.model_name", "experiment": "register.experiment",
     "sep": "data.sep", "max_file_mb": "data.max_file_mb", "missing": "data.missing", "min_positives": "data.min_positives",
+    "executor": "execution.executor", "dask_address": "execution.dask_address",
+    "parallel": "tune.parallel",
 }
 
 ConfigOpt = typer.Option(None, "--config", help="YAML file mirroring the config tree (data:, window:, train: ...).")
@@ -46,6 +49,9 @@ SepOpt = typer.Option(None, "--sep", help="CSV delimiter (default ',').")
 MaxMbOpt = typer.Option(None, "--max-file-mb", help="Refuse larger files (default 1024 MB).")
 MissingOpt = typer.Option(None, "--missing", help="Missing feature values: error (default) | ffill | drop.")
 MinPosOpt = typer.Option(None, "--min-positives", help="Positive windows each fold's training and test part needs.")
+ExecutorOpt = typer.Option(None, "--executor", help="local (default: tasks one after another) | dask (folds in parallel).")
+DaskAddressOpt = typer.Option(None, "--dask-address", help="With --executor dask: an existing scheduler, "
+                              "tcp://host:8786 (default: a LocalCluster for this run).")
 
 
 def build_config(config: Optional[Path], **flags: Any) -> PipelineConfig:
@@ -70,12 +76,7 @@ def _run_training(cfg: PipelineConfig, summary_json: Optional[Path]) -> dict:
 
     if cfg.data.path is None:
         _fail("no data: pass --data FILE or set data.path in --config")
-    try:
-        summary = runner.run_training(cfg, console)
-    except DataError as exc:  # ContractError is a ValueError, DataError too
-        _fail(str(exc))
-    except ValueError as exc:
-        _fail(str(exc))
+    summary = _reported(lambda: runner.run_training(cfg, console))
     if summary_json:
         summary_json.parent.mkdir(parents=True, exist_ok=True)
         summary_json.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
@@ -102,6 +103,7 @@ def train(
     summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Write the run summary here."),
     sep: Optional[str] = SepOpt, max_file_mb: Optional[float] = MaxMbOpt, missing: Optional[str] = MissingOpt,
     min_positives: Optional[int] = MinPosOpt,
+    executor: Optional[str] = ExecutorOpt, dask_address: Optional[str] = DaskAddressOpt,
 ) -> None:
     """Walk-forward evaluation of an LSTM against baselines on your data, then register the final model."""
     flags = {k: v for k, v in locals().items() if k in FLAG_FIELDS}
@@ -128,6 +130,7 @@ def compare_resampling(
     summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Write the comparison here."),
     sep: Optional[str] = SepOpt, max_file_mb: Optional[float] = MaxMbOpt, missing: Optional[str] = MissingOpt,
     min_positives: Optional[int] = MinPosOpt,
+    executor: Optional[str] = ExecutorOpt, dask_address: Optional[str] = DaskAddressOpt,
 ) -> None:
     """Run the same walk-forward folds once per imbalance strategy and compare them with the best baseline."""
     from lstm_pipeline import runner
@@ -150,11 +153,59 @@ def compare_resampling(
 
 
 @app.command()
+def tune(
+    config: Optional[Path] = ConfigOpt, data: Optional[str] = DataOpt, time_col: Optional[str] = TimeOpt,
+    entity_col: Optional[str] = EntityOpt, features: Optional[str] = FeaturesOpt, label_col: Optional[str] = LabelOpt,
+    event_col: Optional[str] = EventOpt, horizon: Optional[int] = HorizonOpt,
+    label_lookahead: Optional[int] = LookaheadOpt,
+    window: Optional[str] = typer.Option(None, "--window", help="Window length in rows, or auto (from the "
+                                         "autocorrelation); the trial 0 length, beside tune.window's choices."),
+    max_gap: Optional[str] = GapOpt,
+    trials: Optional[int] = typer.Option(None, "--trials", help="Trials to run (default tune.trials); the first is "
+                                         "the config as given."),
+    parallel: Optional[int] = typer.Option(None, "--parallel", help="Trials trained at once (tune.parallel; "
+                                           "in parallel with --executor dask)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the best config here as YAML (default: "
+                                       "tuning/<run>-best.yaml under the pipeline home)."),
+    folds: Optional[int] = typer.Option(None, "--folds", help="Walk-forward folds."),
+    split_by: Optional[str] = typer.Option(None, "--split-by", help="time | entity"),
+    embargo: Optional[int] = typer.Option(None, "--embargo", help="Extra rows purged before each later part."),
+    resample: Optional[str] = typer.Option(None, "--resample", help=" | ".join(STRATEGIES)),
+    epochs: Optional[int] = typer.Option(None, "--epochs"), batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seeds training and the TPE sampler."),
+    experiment: Optional[str] = typer.Option(None, "--experiment", help="MLflow experiment."),
+    summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Write every trial and the best here."),
+    sep: Optional[str] = SepOpt, max_file_mb: Optional[float] = MaxMbOpt, missing: Optional[str] = MissingOpt,
+    min_positives: Optional[int] = MinPosOpt,
+    executor: Optional[str] = ExecutorOpt, dask_address: Optional[str] = DaskAddressOpt,
+) -> None:
+    """Search network settings by mean validation PR-AUC over the walk-forward folds (never a test part);
+    write the best config as YAML for train --config."""
+    from lstm_pipeline import tuning
+
+    cfg = build_config(config, **{k: v for k, v in locals().items() if k in FLAG_FIELDS})
+    if cfg.data.path is None:
+        _fail("no data: pass --data FILE or set data.path in --config")
+    if trials is not None and trials < 1:
+        _fail("--trials: give at least 1")
+    try:
+        result = tuning.run(cfg, trials, str(out) if out else None, console)
+    except (DataError, ValueError) as exc:  # ContractError and DataError are ValueErrors
+        _fail(str(exc))
+    if summary_json:
+        summary_json.parent.mkdir(parents=True, exist_ok=True)
+        summary_json.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+        console.print(f"tuning summary written to {summary_json}")
+
+
+@app.command()
 def validate(
     config: Optional[Path] = ConfigOpt, data: Optional[str] = DataOpt, time_col: Optional[str] = TimeOpt,
     entity_col: Optional[str] = EntityOpt, features: Optional[str] = FeaturesOpt, label_col: Optional[str] = LabelOpt,
     event_col: Optional[str] = EventOpt, horizon: Optional[int] = HorizonOpt,
-    label_lookahead: Optional[int] = LookaheadOpt, window: Optional[int] = WindowOpt,
+    label_lookahead: Optional[int] = LookaheadOpt,
+    window: Optional[str] = typer.Option(None, "--window", help="Window length in rows, or auto."),
     max_gap: Optional[str] = GapOpt,
     folds: Optional[int] = typer.Option(None, "--folds", help="Walk-forward folds (for the fold dry run)."),
     split_by: Optional[str] = typer.Option(None, "--split-by", help="time | entity"),
@@ -196,18 +247,76 @@ def validate(
 
 @app.command()
 def score(
-    model: str = typer.Option(..., "--model", help="Model URI, e.g. models:/NAME@challenger or models:/NAME/3."),
-    data: Path = typer.Option(..., "--data", help="CSV or Parquet file of raw rows."),
-    out: Path = typer.Option(..., "--out", help="Output file (.parquet or .csv)."),
+    data: Path = typer.Option(..., "--data", help="CSV or Parquet file of raw rows (no label or event column needed)."),
+    model: Optional[str] = typer.Option(None, "--model",
+                                        help="Model URI, e.g. models:/NAME@challenger or models:/NAME/3."),
+    model_name: Optional[str] = typer.Option(None, "--model-name", help="Registered model name (with --alias)."),
+    alias: Optional[str] = typer.Option(None, "--alias", help="Registry alias with --model-name (default champion)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output file (.parquet or .csv); default under the home."),
+    experiment: Optional[str] = typer.Option(None, "--experiment", help="MLflow experiment (default NAME-scoring)."),
 ) -> None:
-    """Score every complete window of a file: entity, time, score (probability) and prediction."""
+    """Score every complete window of a file with a registered model, under the contract it was trained with."""
+    from lstm_core.config import ScoreConfig
     from lstm_pipeline import runner
 
+    if not (model or model_name):
+        _fail("no model: pass --model URI or --model-name NAME (with --alias, default champion)")
+    fields = {"data": str(data), "model_uri": model, "model_name": model_name, "alias": alias,
+              "out": str(out) if out else None, "experiment": experiment}
+    params = ScoreConfig(**{k: v for k, v in fields.items() if v is not None})
+    result = _reported(lambda: runner.run_scoring(params))
+    console.print(f"{result['windows']} windows scored with {result['model']['uri']}, "
+                  f"{result['positive_predictions']} flagged; written to {result['predictions']}", soft_wrap=True)
+    console.print(f"MLflow run {result['mlflow']['run_id']} ({result['mlflow']['tracking_uri']})", soft_wrap=True)
+
+
+def _reported(call):
+    """Run a flow; bad input and an unreachable tracking server end in one line (exit 2), not a traceback."""
+    from lstm_pipeline import tracking
+
     try:
-        frame = runner.score_file(model, data, out)
-    except DataError as exc:
+        return call()
+    except (DataError, ValueError) as exc:  # ContractError is a DataError
         _fail(str(exc))
-    console.print(f"{len(frame)} windows scored, {int(frame['prediction'].sum())} flagged; written to {out}")
+    except Exception as exc:
+        down = tracking.unreachable(exc)
+        if down is None:
+            raise
+        _fail(str(down))
+
+
+@app.command()
+def serve(
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML of the training run: the deployments' defaults."),
+    cron: str = typer.Option("0 2 * * *", "--cron", help="Training schedule (cron; default nightly at 02:00)."),
+    score_cron: str = typer.Option("0 4 * * *", "--score-cron", help="Scoring schedule (cron; default 04:00)."),
+    timezone: str = typer.Option("UTC", "--timezone", help="IANA time zone of both schedules, e.g. Europe/Berlin."),
+    no_schedule: bool = typer.Option(False, "--no-schedule", help="Register both deployments without schedules."),
+    score_data: Optional[str] = typer.Option(None, "--score-data", help="File the scoring deployment scores."),
+    model_name: Optional[str] = typer.Option(None, "--model-name", help="Model to score with (default: the config's)."),
+    alias: str = typer.Option("champion", "--alias", help="Registry alias the scoring deployment scores with."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Most flow runs at once in this process."),
+) -> None:
+    """Serve the training and scoring flows as scheduled deployments, run from the Prefect dashboard's form."""
+    from lstm_core.config import ScoreConfig
+    from lstm_pipeline import serve as serving
+
+    cfg = build_config(config)
+    params = ScoreConfig(data=score_data, model_name=model_name, alias=alias)
+    try:
+        deployments = serving.build_deployments(cfg, params, cron, score_cron, timezone, schedule=not no_schedule)
+    except serving.ServeError as exc:
+        _fail(str(exc))
+    for d in deployments:
+        when = ", ".join(f"{s.schedule.cron} ({s.schedule.timezone})" for s in d.schedules) or "on demand only"
+        console.print(f"{d.flow_name}/{d.name}: {when}", highlight=False, soft_wrap=True)
+    if not no_schedule and not (cfg.data.path and params.data):
+        console.print("a deployment without its data file has no schedule: set data.path in --config and "
+                      "--score-data, or fill the file in the dashboard's form", highlight=False, soft_wrap=True)
+    try:
+        serving.serve_forever(deployments, limit)
+    except serving.ServeError as exc:
+        _fail(str(exc))
 
 
 @app.command()

@@ -139,13 +139,20 @@ class Rules:
     max_prevalence: float
     min_rows: int  # rows an entity needs for one window with a known target
     max_gap: float | str | None
+    # A file to score has no label or event column: no target checks, no feature dropped (the model's
+    # features are fixed), and an entity needs only one window's rows.
+    scoring: bool = False
 
     @classmethod
-    def from_config(cls, config: PipelineConfig) -> Rules:
+    def from_config(cls, config: PipelineConfig, scoring: bool = False) -> Rules:
         d = config.data
-        tail = d.horizon if d.mode == "event" else 0
+        tail = d.horizon if d.mode == "event" and not scoring else 0
         return cls(d.missing, d.max_null_fraction, d.min_prevalence, d.max_prevalence,
-                   config.window.length + tail, config.window.max_gap)
+                   config.window.min_length + tail, config.window.max_gap, scoring)
+
+    def columns(self, spec: DataSpec) -> list[str]:
+        """The columns the contract checks: every required one, less the target when scoring."""
+        return list(dict.fromkeys(spec.required[:-1] if self.scoring else spec.required))
 
 
 @dataclass(frozen=True)
@@ -187,7 +194,7 @@ def build_suite(spec: DataSpec, rules: Rules | None = None, facts: Facts | None 
 
     rules = rules or Rules.from_config(PipelineConfig())
     facts = facts or Facts()
-    checks = [_expect("exists", "ExpectColumnToExist", column=c) for c in dict.fromkeys(spec.required)]
+    checks = [_expect("exists", "ExpectColumnToExist", column=c) for c in rules.columns(spec)]
     for col in dict.fromkeys(spec.features):
         checks += _feature_checks(col, rules, facts)
     checks += _time_checks(spec, rules, facts)
@@ -195,7 +202,8 @@ def build_suite(spec: DataSpec, rules: Rules | None = None, facts: Facts | None 
         checks.append(_expect("no_nulls", "ExpectColumnValuesToNotBeNull", column=spec.entity_col))
     if spec.time_col not in facts.absent and (not spec.entity_col or spec.entity_col not in facts.absent):
         checks += _rows_checks(spec, rules)
-    checks += _target_checks(spec.target_col, rules, facts)
+    if not rules.scoring:
+        checks += _target_checks(spec.target_col, rules, facts)
     # given to the constructor: suite.add_expectation would look for a current data context and its store
     return gx.ExpectationSuite(name=SUITE_NAME, expectations=checks)
 
@@ -220,7 +228,7 @@ def _feature_checks(col: str, rules: Rules, facts: Facts) -> list[Any]:
     else:  # the declared policy fills or drops them later, up to a share
         checks.append(_expect("null_fraction", "ExpectColumnValuesToNotBeNull", column=col,
                               mostly=1.0 - rules.max_null_fraction))
-    if numeric:
+    if numeric and not rules.scoring:
         checks.append(_expect("not_constant", "ExpectColumnUniqueValueCountToBeBetween", "warning", column=col,
                               min_value=2))
     return checks
@@ -312,14 +320,16 @@ class _Context:
 
 
 def run_contract(df: pd.DataFrame, spec: DataSpec, config: PipelineConfig | None = None,
-                 docs_dir: str | Path | None = None) -> ContractReport:
+                 docs_dir: str | Path | None = None, scoring: bool = False) -> ContractReport:
     """Validate the table as read (before any sorting or filtering, so that line numbers match the file).
 
     With ``docs_dir``, GX's Data Docs for this validation are written there (index.html and one page).
+    With ``scoring``, the table is one to score with a model trained under ``config``: the same feature,
+    time and entity checks, and none on the target, which such a file does not have.
     """
-    rules = Rules.from_config(config or PipelineConfig())
+    rules = Rules.from_config(config or PipelineConfig(), scoring)
     table = df.reset_index(drop=True)  # GX reports index labels; positions give line numbers
-    columns = list(dict.fromkeys(spec.required))
+    columns = rules.columns(spec)
     present = [c for c in columns if c in table.columns]
     ctx = _context(table[present], spec, rules, frozenset(c for c in columns if c not in table.columns))
     suite = build_suite(spec, rules, ctx.facts)
@@ -636,6 +646,8 @@ def _enough_rows(result: dict, success: bool, ctx: _Context, column: str) -> str
     owner = "the table has" if not ctx.spec.entity_col else "the longest entity has"
     if success:
         return f"{owner} {longest} rows"
+    if ctx.rules.scoring:
+        return f"no window fits: {owner} {longest} rows, and the model's window needs {ctx.rules.min_rows}"
     return (f"no window fits: {owner} {longest} rows, and one window with a known target needs "
             f"{ctx.rules.min_rows} (window + horizon); use a shorter --window or --horizon, or longer data")
 
@@ -712,6 +724,7 @@ def fold_checks(df: pd.DataFrame, spec: DataSpec, config: PipelineConfig) -> lis
     The training flow makes the same check in its split task; ``validate`` runs it so that a user learns it
     before a training run.
     """
+    from lstm_core.autocorr import resolve_length
     from lstm_core.data import apply_missing, to_series
     from lstm_core.splits import check_fold_positives, make_folds
     from lstm_core.windows import make_windows
@@ -721,6 +734,7 @@ def fold_checks(df: pd.DataFrame, spec: DataSpec, config: PipelineConfig) -> lis
     try:
         rows, _ = apply_missing(df, spec, config.data.missing, config.data.ffill_limit)
         series = to_series(rows, spec)
+        config, _ = resolve_length(series, config)  # window: auto reads rows before the first test block only
         index = make_windows(series, config.window.length, config.window.max_gap)
         folds = make_folds(series, index, config.split)
     except DataError as exc:

@@ -5,23 +5,23 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lstm_core.config import PipelineConfig
-from lstm_core.data import DataError, read_table
+from lstm_core.config import PipelineConfig, ScoreConfig
 from lstm_pipeline import progress, settings
+from lstm_pipeline.execution import task_runner
 
 
 def _quiet_console() -> None:
     # Prefect's INFO lines would tear the progress bars; they still reach the Prefect UI. MLflow's
     # download bars and its advice on pickled models say nothing a user of this command can act on.
     logging.getLogger("mlflow").setLevel(logging.ERROR)
+    # each refused connection to a tracking server that is down; the command reports the outage once
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL", "WARNING")
@@ -73,7 +73,7 @@ def run_training(cfg: PipelineConfig, console: Console) -> dict[str, Any]:
         progress.set_reporter(on_event)
         try:
             with _failures_reported_once():
-                summary = training_pipeline(cfg)
+                summary = training_pipeline.with_options(task_runner=task_runner(cfg))(cfg)
         finally:
             progress.set_reporter(None)
         bars.update(folds, completed=cfg.split.folds, info="done")
@@ -125,7 +125,7 @@ def run_comparison(cfg: PipelineConfig, strategies: list[str], console: Console)
 
         progress.set_reporter(on_event)
         try:
-            result = compare_resampling(cfg, strategies)
+            result = compare_resampling.with_options(task_runner=task_runner(cfg))(cfg, strategies)
         finally:
             progress.set_reporter(None)
         bars.update(runs, completed=len(strategies) * cfg.split.folds, info="done")
@@ -156,26 +156,16 @@ def load_scorer(model_uri: str):
     """A registered (or logged) scorer, from the configured MLflow store."""
     settings.prepare_home()
     _quiet_console()
-    import mlflow.pytorch
+    from lstm_pipeline import scoring
 
-    from lstm_pipeline import tracking
-
-    tracking.client()
-    try:
-        return mlflow.pytorch.load_model(model_uri, map_location="cpu")
-    except Exception as exc:  # MLflow raises several types for a missing model
-        raise DataError(f"cannot load model '{model_uri}' from {settings.tracking_uri()}: {exc}") from exc
+    return scoring.load(model_uri)[0]
 
 
-def score_file(model_uri: str, data: Path, out: Path) -> pd.DataFrame:
-    """Score every complete window of a raw file and write entity, time, score and prediction."""
-    from lstm_core.scoring import score_frame
+def run_scoring(params: ScoreConfig) -> dict[str, Any]:
+    """Run the ``batch_scoring`` flow: contract, every complete window scored, predictions written, run logged."""
+    settings.prepare_home()
+    _quiet_console()
+    from flows.scoring import batch_scoring  # imported late: Prefect reads its settings at import
 
-    scorer = load_scorer(model_uri)
-    frame = score_frame(scorer, read_table(data))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".csv":
-        frame.to_csv(out, index=False)
-    else:
-        frame.to_parquet(out, index=False)
-    return frame
+    with _failures_reported_once():
+        return batch_scoring(params)

@@ -10,6 +10,30 @@ import os
 from pathlib import Path
 
 HOME_ENV = "LSTM_PIPELINE_HOME"
+RETRY_SCALE_ENV = "LSTM_PIPELINE_RETRY_DELAY_SCALE"
+
+
+def retry_delay_scale() -> float:
+    """Factor on every task retry delay (``LSTM_PIPELINE_RETRY_DELAY_SCALE``, default 1; 0 retries at once)."""
+    raw = os.environ.get(RETRY_SCALE_ENV, "1")
+    try:
+        scale = float(raw)
+    except ValueError:
+        raise ValueError(f"{RETRY_SCALE_ENV}={raw!r}: expected a number such as 0.5") from None
+    if scale < 0:
+        raise ValueError(f"{RETRY_SCALE_ENV}={raw!r}: expected a number ≥ 0")
+    return scale
+
+
+class RetryDelays(list):
+    """Retry delays in seconds, scaled by ``retry_delay_scale()`` when Prefect reads one at retry time.
+
+    Tasks are declared at import; the scale is read when a retry is due, so a test or an operator can
+    shorten the backoff through the environment without re-importing anything.
+    """
+
+    def __getitem__(self, i):
+        return super().__getitem__(i) * retry_delay_scale()
 
 
 def home() -> Path:
@@ -53,4 +77,9 @@ def prepare_home() -> Path:
     os.environ.setdefault("PREFECT_LOCAL_STORAGE_PATH", str(root / "prefect" / "storage"))
     # The embedded server phones home by default and its heartbeat races the SQLite file at start-up.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # A first run migrates a new SQLite database; on a busy machine that outlasts Prefect's 20 s default.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    # MLflow retries a refused connection 7 times with backoff up to 2 minutes, under every task retry;
+    # the I/O tasks retry already, so a tracking server that is down is reported in about a minute, not ten.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     return root

@@ -5,6 +5,7 @@ on any thread or worker records into the right store and run.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -26,6 +27,49 @@ CHALLENGER = "challenger"
 MODEL_TRAINING_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
+class TrackingUnavailable(ConnectionError):
+    """The MLflow tracking server cannot be reached: transient, so the I/O tasks retry it; one line for a user."""
+
+
+def unreachable(exc: BaseException) -> TrackingUnavailable | None:
+    """A ``TrackingUnavailable`` naming the store when ``exc``, or what it arose from, is a failed connection.
+
+    MLflow wraps the HTTP error in an ``MlflowException`` whose message runs to several lines of urllib3 repr.
+    """
+    import requests
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, TrackingUnavailable):
+            return seen
+        if isinstance(seen, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                             requests.exceptions.RetryError)):
+            reason = ("timed out" if isinstance(seen, requests.exceptions.Timeout)
+                      else "connection refused" if "refused" in str(seen).lower() else "no connection")
+            return TrackingUnavailable(f"MLflow tracking server {settings.tracking_uri()} is unreachable ({reason}); "
+                                       "start it, or point MLFLOW_TRACKING_URI at a running one")
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _reachable(fn):
+    """Turn a failed connection to the tracking server into one ``TrackingUnavailable``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except TrackingUnavailable:
+            raise
+        except Exception as exc:
+            down = unreachable(exc)
+            if down is None:
+                raise
+            raise down from exc
+
+    return wrapper
+
+
 def client() -> MlflowClient:
     """A client bound to the configured store (the embedded one keeps its artifacts under home)."""
     uri = settings.tracking_uri()
@@ -39,6 +83,7 @@ def client() -> MlflowClient:
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
+@_reachable
 def experiment_id(name: str) -> str:
     """The experiment's id, created when missing (the embedded store puts it under home/mlartifacts/<id>)."""
     c = client()
@@ -72,6 +117,7 @@ def metric_list(values: dict[str, float], step: int = 0) -> list[Metric]:
     return [Metric(k, float(v), now, step) for k, v in values.items() if v is not None and np.isfinite(v)]
 
 
+@_reachable
 def start_run(experiment: str, run_name: str, params: dict[str, Any], tags: dict[str, str],
               parent_run_id: str | None = None) -> str:
     """Create a run (nested when ``parent_run_id`` is given), log its params and tags, return its id."""
@@ -83,6 +129,7 @@ def start_run(experiment: str, run_name: str, params: dict[str, Any], tags: dict
     return run.info.run_id
 
 
+@_reachable
 def log_dataset(run_id: str, df, source: str, name: str, target: str, digest: str) -> None:
     """Show the input table in the run's Dataset column: its schema, source path and content digest."""
     from mlflow.entities import DatasetInput, InputTag
@@ -92,18 +139,22 @@ def log_dataset(run_id: str, df, source: str, name: str, target: str, digest: st
                                                        tags=[InputTag("mlflow.data.context", "training")])])
 
 
+@_reachable
 def log_params(run_id: str, params: dict[str, Any]) -> None:
     _log_batch(run_id, params=params)
 
 
+@_reachable
 def set_tags(run_id: str, tags: dict[str, str]) -> None:
     _log_batch(run_id, tags=tags)
 
 
+@_reachable
 def log_metrics(run_id: str, values: dict[str, float], step: int = 0) -> None:
     _log_batch(run_id, metrics=metric_list(values, step))
 
 
+@_reachable
 def log_curves(run_id: str, history: list[dict[str, float]]) -> None:
     """Per-epoch curves, one metric point per epoch."""
     points = [m for row in history for m in metric_list({k: v for k, v in row.items() if k != "epoch"},
@@ -111,15 +162,18 @@ def log_curves(run_id: str, history: list[dict[str, float]]) -> None:
     _log_batch(run_id, metrics=points)
 
 
+@_reachable
 def log_file(run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
     client().log_artifact(run_id, str(path), artifact_path)
 
 
+@_reachable
 def log_folder(run_id: str, folder: str | Path, artifact_path: str) -> None:
     """Log every file under ``folder`` (a Data Docs site, say) below ``artifact_path``."""
     client().log_artifacts(run_id, str(folder), artifact_path)
 
 
+@_reachable
 def log_json(run_id: str, payload: Any, name: str) -> None:
     """Log ``payload`` as a JSON artifact; ``name`` may hold a folder ('validation/result.json')."""
     folder, _, filename = name.rpartition("/")
@@ -129,6 +183,7 @@ def log_json(run_id: str, payload: Any, name: str) -> None:
         log_file(run_id, target, folder or None)
 
 
+@_reachable
 def finish_run(run_id: str, status: str = "FINISHED") -> None:
     client().set_terminated(run_id, status)
 
@@ -144,15 +199,19 @@ def _requirements() -> list[str]:
     return [f"{n}=={version(n).split('+')[0]}" for n in names]
 
 
+@_reachable
 def find_version(name: str, run_id: str):
     """The version this run already registered under ``name`` (a retried task must not add another)."""
     try:
         versions = client().search_model_versions(f"name='{name}' and run_id='{run_id}'")
-    except MlflowException:
+    except MlflowException as exc:
+        if unreachable(exc):
+            raise
         return None
     return versions[0] if versions else None
 
 
+@_reachable
 def log_and_register(run_id: str, scorer, example: np.ndarray, name: str | None,
                      version_tags: dict[str, str], config: dict[str, Any]) -> dict[str, Any]:
     """Log the scorer with signature, input example, its scoring spec and the run's config; register it

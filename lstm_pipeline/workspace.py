@@ -62,3 +62,35 @@ def put_bytes(payload: bytes, suffix: str, kind: str) -> str:
 def uri_path(uri: str) -> Path:
     parsed = urlparse(uri)
     return Path(parsed.path) if parsed.scheme == "file" else Path(uri)
+
+
+def checkpoint_dir() -> Path:
+    """Per-epoch training checkpoints, one file per fold (and balanced-bagging member) being trained."""
+    return settings.home() / "checkpoints"
+
+
+class FileCheckpointer:
+    """``lstm_core.train.Checkpointer`` on one file: torch.save to a temporary file, then an atomic rename."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def load(self) -> dict | None:
+        import torch
+
+        if not self.path.exists():
+            return None
+        try:  # our own file: it holds RNG states (numpy arrays, Python tuples), not only tensors
+            return torch.load(self.path, map_location="cpu", weights_only=False)
+        except Exception:  # unreadable (a disk filled up under it, say): train from the start instead
+            return None
+
+    def save(self, state: dict) -> None:
+        import torch
+
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        _atomic_write(self.path, buffer.getvalue())
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)

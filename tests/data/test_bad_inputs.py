@@ -113,7 +113,7 @@ def registered_versions() -> list:
     """Every model version in the pipeline's registry (none when no store was ever created)."""
     if settings.is_embedded() and not (settings.home() / "mlflow.db").exists():
         return []
-    client = MlflowClient(settings.tracking_uri())
+    client = MlflowClient(settings.tracking_uri(), settings.tracking_uri())
     return [v for m in client.search_registered_models() for v in m.latest_versions]
 
 

@@ -45,7 +45,8 @@ def test_train_then_score_an_unseen_csv(tmp_path, telemetry_csv):
                    "--out", str(out)], home, tmp_path)
     assert scored.returncode == 0, scored.stderr[-3000:]
     frame = pd.read_parquet(out)
-    assert list(frame.columns) == ["entity", "time", "score", "prediction"]
+    assert list(frame.columns) == ["entity", "time", "score", "prediction", "model", "model_version"]
+    assert set(frame["model"]) == {reg["name"]} and set(frame["model_version"]) == {reg["version"]}
     assert len(frame) == 2 * (160 - 8 + 1)
     assert set(frame["entity"]) == {"m0", "m1"}
     assert ((frame["score"] >= summary["final_model"]["threshold"]) == frame["prediction"].astype(bool)).all()

@@ -39,7 +39,7 @@ def compared(tmp_path_factory, prefect_harness):
         "evaluate.baselines": ["prior", "logistic"], "register.model_name": "never-registered-compare",
     })
     result = compare_resampling(config, STRATEGIES)
-    yield {"result": result, "client": MlflowClient(settings.tracking_uri())}
+    yield {"result": result, "client": MlflowClient(settings.tracking_uri(), settings.tracking_uri())}
     mp.undo()
 
 

@@ -40,7 +40,7 @@ def landed(tmp_path_factory, prefect_harness):
     from flows.training import training_pipeline
 
     summary = training_pipeline(tiny_config(data))
-    client = MlflowClient(settings.tracking_uri())
+    client = MlflowClient(settings.tracking_uri(), settings.tracking_uri())
     yield {"summary": summary, "client": client, "data": data, "before": before}
     mp.undo()
 
@@ -78,8 +78,10 @@ def test_parent_run_artifacts(landed):
     assert run.data.params["data.features_used"] == "temp,vibration"
     assert run.data.params["data.features_dropped"] == "none"
     assert run.data.tags["validation.status"] == "passed"
-    assert {a.path for a in client.list_artifacts(run_id, "plots")} == {"plots/pr_curves.png",
-                                                                         "plots/training_curves.png"}
+    assert {a.path for a in client.list_artifacts(run_id, "plots")} == {
+        "plots/pr_curves.png", "plots/training_curves.png", "plots/interpret"}  # no plots/acf.png: the length was given
+    assert {a.path for a in client.list_artifacts(run_id, "plots/interpret")} == {
+        f"plots/interpret/{n}.png" for n in ("forget_gate", "hidden_activity", "confusion_matrices")}
     local = client.download_artifacts(run_id, "summary.json")
     with open(local, encoding="utf-8") as fh:
         assert json.load(fh)["mlflow"]["run_id"] == run_id
@@ -171,7 +173,7 @@ def test_contract_failure_stops_before_training_and_registers_nothing(tmp_path, 
     bad.to_csv(path, index=False)
     with pytest.raises(ContractError, match="'failure'.*2.*line 9"):
         training_pipeline(tiny_config(path, **{"register.model_name": "never-registered"}))
-    client = MlflowClient(settings.tracking_uri())
+    client = MlflowClient(settings.tracking_uri(), settings.tracking_uri())
     runs = client.search_runs([client.get_experiment_by_name("lstm-rare-event").experiment_id])
     assert [r.info.status for r in runs] == ["FAILED"]
     assert client.search_runs([runs[0].info.experiment_id], "tags.fold = '1'") == []
@@ -203,7 +205,7 @@ def test_contract_drops_constant_features_and_the_policy_fills_holes(tmp_path, h
     assert checked["features"] == ["temp", "vibration"] and checked["contract"]["dropped"] == ["const"]
     assert windows["missing"] == {"policy": "ffill", "missing_values": 2, "filled": 2, "dropped_rows": 0,
                                   "dropped_lines": ""}
-    run = MlflowClient(settings.tracking_uri()).get_run(run_id)
+    run = MlflowClient(settings.tracking_uri(), settings.tracking_uri()).get_run(run_id)
     assert run.data.params["data.features_dropped"] == "const"
     assert run.data.params["data.features_used"] == "temp,vibration"
     assert run.data.params["data.missing.filled"] == "2"
