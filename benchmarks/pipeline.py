@@ -33,8 +33,8 @@ STAGES = {
     "windowing": ("window", "split", "prepare-fold"),
     "resampling": ("resample",),
     "training": ("train", "refit"),
-    "evaluation": ("evaluate", "baselines"),
-    "mlflow_logging": ("start-run", "log-fold", "aggregate", "register", "gate", "summarise", "finish-run"),
+    "evaluation": ("evaluate", "baselines", "interpret"),
+    "mlflow_logging": ("open-run", "start-run", "log-fold", "aggregate", "register", "gate", "summarise", "finish-run"),
 }
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

@@ -77,11 +77,16 @@ def _run_training(cfg: PipelineConfig, summary_json: Optional[Path]) -> dict:
     if cfg.data.path is None:
         _fail("no data: pass --data FILE or set data.path in --config")
     summary = _reported(lambda: runner.run_training(cfg, console))
-    if summary_json:
-        summary_json.parent.mkdir(parents=True, exist_ok=True)
-        summary_json.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-        console.print(f"summary written to {summary_json}")
+    _write_json(summary_json, summary, "summary")
     return summary
+
+
+def _write_json(path: Optional[Path], result: dict, what: str) -> None:
+    """Write a command's result where --summary-json points, creating its folder."""
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+        console.print(f"{what} written to {path}")
 
 
 @app.command()
@@ -142,14 +147,8 @@ def compare_resampling(
         _fail(f"--strategies: unknown {unknown or 'empty list'}; choose from {', '.join(STRATEGIES)}")
     if cfg.data.path is None:
         _fail("no data: pass --data FILE or set data.path in --config")
-    try:
-        result = runner.run_comparison(cfg, chosen, console)
-    except (DataError, ValueError) as exc:  # ContractError and DataError are ValueErrors
-        _fail(str(exc))
-    if summary_json:
-        summary_json.parent.mkdir(parents=True, exist_ok=True)
-        summary_json.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
-        console.print(f"comparison written to {summary_json}")
+    result = _reported(lambda: runner.run_comparison(cfg, chosen, console))
+    _write_json(summary_json, result, "comparison")
 
 
 @app.command()
@@ -189,14 +188,8 @@ def tune(
         _fail("no data: pass --data FILE or set data.path in --config")
     if trials is not None and trials < 1:
         _fail("--trials: give at least 1")
-    try:
-        result = tuning.run(cfg, trials, str(out) if out else None, console)
-    except (DataError, ValueError) as exc:  # ContractError and DataError are ValueErrors
-        _fail(str(exc))
-    if summary_json:
-        summary_json.parent.mkdir(parents=True, exist_ok=True)
-        summary_json.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
-        console.print(f"tuning summary written to {summary_json}")
+    result = _reported(lambda: tuning.run(cfg, trials, str(out) if out else None, console))
+    _write_json(summary_json, result, "tuning summary")
 
 
 @app.command()
@@ -335,8 +328,7 @@ def demo(
     summary = _run_training(cfg, None)
     if dataset == "cmapss":
         summary["published_protocol"] = demo_mod.published_protocol(summary, console)
-    if summary_json:
-        summary_json.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    _write_json(summary_json, summary, "summary")
 
 
 def _registry_call(action):

@@ -12,15 +12,6 @@ from lstm_core.interpret import gate_by_step, interpret, layer_traces, sample_wi
 from lstm_core.model import LSTMClassifier
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tensors this small finish before a second intra-op thread is useful; on a busy machine it only waits."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def net_for(seed: int = 0, n_features: int = 2, **kw) -> LSTMClassifier:
     torch.manual_seed(seed)
     return LSTMClassifier(n_features, ModelConfig(**{"hidden": 3, "layers": 1, "dropout": 0.0, **kw})).eval()

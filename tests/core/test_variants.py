@@ -52,15 +52,6 @@ FAST = TrainConfig(epochs=2, batch_size=32, lr=1e-2, patience=5, device="cpu", s
 SPEC = ScoringSpec("time", None, ["a", "b"], 6, None, 0.5, "label", 0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tensors this small finish before a second intra-op thread is useful; on a busy machine it only waits."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("kw", VARIANTS, ids=name)
 def test_variant_trains_round_trips_and_scores_identically(kw: dict) -> None:
     cfg = ModelConfig(**{**BASE, **kw})
