@@ -73,6 +73,9 @@ def aggregate(run_id: str, config: PipelineConfig, folds: list[dict]) -> dict:
         tracking.log_file(run_id, plots.training_curves(histories, Path(tmp) / "training_curves.png"), "plots")
     create_table_artifact(report.metrics_table(summary), key="walk-forward-metrics",
                           description="Test metrics over walk-forward folds (mean ± std, pooled)")
+    create_table_artifact(report.fold_table([(f["k"], {n: fs.metrics for n, fs in scores.items()})
+                                             for f, scores in zip(folds, per_fold, strict=True)]),
+                          key="per-fold-metrics", description="Test PR-AUC and MCC per fold, LSTM against each baseline")
     return {"models": summary, "best_baseline": rival,
             "final_epochs": max(1, int(statistics.median(f["trained"]["best_epoch"] for f in folds))),
             "final_threshold": float(statistics.median(f["lstm"]["threshold"] for f in folds))}

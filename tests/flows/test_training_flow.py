@@ -210,3 +210,19 @@ def test_contract_drops_constant_features_and_the_policy_fills_holes(tmp_path, h
     assert run.data.params["data.features_used"] == "temp,vibration"
     assert run.data.params["data.missing.filled"] == "2"
     assert run.data.tags["validation.warnings"] == "1" and run.data.tags["data.features_dropped"] == "const"
+
+
+def test_per_fold_table_artifact_puts_each_baseline_beside_the_lstm(landed):
+    from prefect.artifacts import Artifact
+
+    rows = json.loads(Artifact.get("per-fold-metrics").data)
+    folds = landed["summary"]["folds"]
+    assert [r["fold"] for r in rows] == [f["fold"] for f in folds]
+    for row, fold in zip(rows, folds, strict=True):
+        metrics = fold["metrics"]
+        for model in ("lstm", "prior", "persistence", "logistic", "hgb"):
+            assert row[f"{model} PR-AUC"] == f"{metrics[model]['pr_auc']:.3f}"
+            assert row[f"{model} MCC"] == f"{metrics[model]['mcc']:.3f}"
+        best = max(("prior", "persistence", "logistic", "hgb"), key=lambda m: metrics[m]["pr_auc"])
+        assert row["best baseline"] == best
+        assert row["LSTM − best PR-AUC"] == f"{metrics['lstm']['pr_auc'] - metrics[best]['pr_auc']:+.3f}"
