@@ -1,4 +1,4 @@
-"""A real MLflow tracking server on a fresh PostgreSQL database, for the production-side tests."""
+"""Real MLflow and Prefect servers on fresh PostgreSQL databases, for the production-side tests."""
 from __future__ import annotations
 
 import os
@@ -50,16 +50,48 @@ def mlflow_pg_server(tmp_path_factory):
         stdout=log, stderr=subprocess.STDOUT)
     uri = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{uri}/health", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"mlflow server did not start; see {log.name}") from None
-                time.sleep(0.5)
+        _wait_healthy(f"{uri}/health", server, log.name, "mlflow server")
         yield uri
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+        _admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+
+def _wait_healthy(url: str, server: subprocess.Popen, log_name: str, what: str) -> None:
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            if server.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"{what} did not start; see {log_name}") from None
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def prefect_pg_server(tmp_path_factory):
+    """``prefect server start`` on its own Postgres database (asyncpg), as the compose stack runs it; yields
+    the API URL."""
+    db = f"lstm_pipeline_prefect_{uuid.uuid4().hex[:8]}"
+    try:
+        _admin(f"CREATE DATABASE {db}")
+    except Exception as exc:
+        pytest.skip(f"PostgreSQL not reachable at {PG_DSN}: {exc}")
+    port, root = _free_port(), tmp_path_factory.mktemp("prefect-pg")
+    env = {**os.environ, "PREFECT_HOME": str(root), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_UI_ENABLED": "false",
+           "PREFECT_API_DATABASE_CONNECTION_URL": f"{PG_DSN.replace('postgresql://', 'postgresql+asyncpg://')}/{db}"}
+    env.pop("PREFECT_API_URL", None)
+    log = open(root / "server.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                               "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    api = f"http://127.0.0.1:{port}/api"
+    try:
+        _wait_healthy(f"{api}/health", server, log.name, "prefect server")
+        yield api
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -66,15 +66,22 @@ def test_bad_schedule_is_refused_by_name(kwargs, message):
         build_deployments(_config(), **kwargs)
 
 
-@pytest.mark.usefixtures("prefect_harness")
-def test_deployments_register_with_the_api_and_read_back(home):
+@pytest.mark.parametrize("api", ["ephemeral", "postgres-server"])
+def test_deployments_register_with_the_api_and_read_back(home, api, request):
     from prefect import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    for deployment in build_deployments(_config(), ScoreConfig(data="plant/today.csv"), timezone="Asia/Tokyo"):
-        deployment.apply()
-    with get_client(sync_client=True) as client:
-        train = client.read_deployment_by_name("training_pipeline/nightly")
-        score = client.read_deployment_by_name("batch_scoring/nightly")
+    url = request.getfixturevalue("prefect_pg_server") if api == "postgres-server" else None
+    if url is None:
+        request.getfixturevalue("prefect_harness")
+    with temporary_settings({PREFECT_API_URL: url} if url else {}):
+        for deployment in build_deployments(_config(), ScoreConfig(data="plant/today.csv"), timezone="Asia/Tokyo"):
+            deployment.apply()
+        with get_client(sync_client=True) as client:
+            train = client.read_deployment_by_name("training_pipeline/nightly")
+            score = client.read_deployment_by_name("batch_scoring/nightly")
+            if url:
+                assert str(client.api_url).rstrip("/") == url  # the Postgres-backed server, not the harness
     assert [(s.schedule.cron, s.schedule.timezone) for s in train.schedules] == [("0 2 * * *", "Asia/Tokyo")]
     assert [(s.schedule.cron, s.schedule.timezone) for s in score.schedules] == [("0 4 * * *", "Asia/Tokyo")]
     assert train.parameters["config"]["data"]["path"] == "plant/telemetry.csv"
