@@ -32,7 +32,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--impl", choices=("project", "tutorial", "bare"), default="project",
                    help="bare: the limit, forward+backward+step on pre-built device tensors, no data path at all")
     p.add_argument("--compile", action="store_true",
-                   help="trial: wrap the project's network in torch.compile (kept out of the trainer: it did not help)")
+                   help="trial: wrap the project's network in torch.compile (kept out of the trainer: "
+                        "slower on a 2-core CPU, see benchmarks/README.md)")
     return p.parse_args(argv)
 
 
