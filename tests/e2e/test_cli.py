@@ -17,17 +17,22 @@ FLAGS = ["--time-col", "timestamp", "--entity-col", "machine", "--event-col", "f
          "--window", "8", "--folds", "2", "--epochs", "2", "--batch-size", "64"]
 
 
-def _cli(args: list[str], home: Path, cwd: Path) -> subprocess.CompletedProcess:
+def _cli(args: list[str], home: Path, cwd: Path, api: str | None = None) -> subprocess.CompletedProcess:
+    """The console script in a fresh process: its own ephemeral Prefect API, unless ``api`` names one."""
     env = {**os.environ, "LSTM_PIPELINE_HOME": str(home)}
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("PREFECT_API_URL", None)
     env.pop("PREFECT_HOME", None)
+    if api:
+        env["PREFECT_API_URL"] = api
     cmd = [sys.executable, "-c", "from lstm_pipeline.cli import main; main()", *args]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
 @pytest.mark.slow
-def test_train_then_score_an_unseen_csv(tmp_path, telemetry_csv):
+def test_train_then_score_an_unseen_csv(tmp_path, telemetry_csv, prefect_harness):
+    from prefect.settings import get_current_settings
+
     home, summary_path = tmp_path / "home", tmp_path / "out" / "summary.json"
     done = _cli(["train", "--data", str(telemetry_csv), *FLAGS, "--summary-json", str(summary_path)], home, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -41,8 +46,9 @@ def test_train_then_score_an_unseen_csv(tmp_path, telemetry_csv):
     assert (home / "mlflow.db").exists() and (home / "prefect" / "prefect.db").exists()
 
     out = tmp_path / "scores.parquet"
+    # train paid the cold start of an ephemeral Prefect server; scoring uses the session's API to save ~25 s
     scored = _cli(["score", "--model", f"models:/{reg['name']}@challenger", "--data", str(telemetry_csv),
-                   "--out", str(out)], home, tmp_path)
+                   "--out", str(out)], home, tmp_path, api=str(get_current_settings().api.url))
     assert scored.returncode == 0, scored.stderr[-3000:]
     frame = pd.read_parquet(out)
     assert list(frame.columns) == ["entity", "time", "score", "prediction", "model", "model_version"]
