@@ -99,6 +99,21 @@ def prefect_pg_server(tmp_path_factory):
         _admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
 
 
+def settled_task_runs(flow_run_id, timeout: float = 60.0) -> list:
+    """This flow run's task runs once each has its final state: task states reach the API through events,
+    so right after the flow returns a busy machine may still show a task run without one."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:  # this flow run's tasks only: the session's API holds many
+        while True:
+            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+            if all(r.state is not None and r.state.is_final() for r in runs) or time.monotonic() > deadline:
+                return runs
+            time.sleep(0.5)
+
+
 @pytest.fixture(params=["sqlite", "postgres-server"])
 def tracking_store(request, home, monkeypatch) -> str:
     """Run a test against the embedded SQLite store and against an MLflow server on Postgres."""

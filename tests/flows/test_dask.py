@@ -2,8 +2,6 @@
 folds train at the same time."""
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from lstm_core.config import load_config
@@ -22,12 +20,10 @@ def _config(data, executor: str):
     })
 
 
-async def _train_intervals(flow_run_id) -> dict[str, tuple]:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+def _train_intervals(flow_run_id) -> dict[str, tuple]:
+    from tests.flows.conftest import settled_task_runs
 
-    async with get_client() as client:
-        runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    runs = settled_task_runs(flow_run_id)
     return {r.name: (r.start_time, r.end_time) for r in runs if r.name.startswith("train-fold-")}
 
 
@@ -61,6 +57,6 @@ def test_dask_run_matches_local_run_and_trains_folds_in_parallel(tmp_path, monke
     assert on_dask["aggregate"] == local["aggregate"]
     assert (tmp_path / "dask-home" / "workspace").is_dir()  # the workers wrote where the flow reads
 
-    spans = asyncio.run(_train_intervals(state.state_details.flow_run_id))
+    spans = _train_intervals(state.state_details.flow_run_id)
     (s1, e1), (s2, e2) = spans["train-fold-1"], spans["train-fold-2"]
     assert s1 < e2 and s2 < e1, f"fold 1 trained {s1}..{e1}, fold 2 {s2}..{e2}: no overlap"

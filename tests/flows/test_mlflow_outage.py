@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import pytest
-from prefect import get_client
 from typer.testing import CliRunner
 
 from lstm_pipeline import settings, tracking
 from lstm_pipeline.cli import app
-from tests.flows.conftest import _free_port
+from tests.flows.conftest import _free_port, settled_task_runs
 from tests.flows.test_training_flow import tiny_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
@@ -35,9 +34,7 @@ def test_io_tasks_retry_then_the_flow_fails_naming_the_uri_and_nothing_is_regist
     assert isinstance(error, tracking.TrackingUnavailable)
     assert str(error) == (f"MLflow tracking server {mlflow_down} is unreachable (connection refused); "
                           "start it, or point MLFLOW_TRACKING_URI at a running one")
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs()
-    mine = [r for r in runs if r.flow_run_id == state.state_details.flow_run_id]
+    mine = settled_task_runs(state.state_details.flow_run_id)
     (opening,) = [r for r in mine if r.state.is_failed()]  # the task opening the MLflow run
     assert opening.run_count == 4  # the first attempt and IO_RETRY's 3 retries
     assert all(r.state.is_completed() for r in mine if r is not opening)  # reading the file needs no MLflow

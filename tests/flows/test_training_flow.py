@@ -39,9 +39,11 @@ def landed(tmp_path_factory, prefect_harness):
     mp.chdir(root)
     from flows.training import training_pipeline
 
-    summary = training_pipeline(tiny_config(data))
+    state = training_pipeline(tiny_config(data), return_state=True)
+    summary = state.result()
     client = MlflowClient(settings.tracking_uri(), settings.tracking_uri())
-    yield {"summary": summary, "client": client, "data": data, "before": before}
+    yield {"summary": summary, "client": client, "data": data, "before": before,
+           "flow_run_id": state.state_details.flow_run_id}
     mp.undo()
 
 
@@ -213,9 +215,13 @@ def test_contract_drops_constant_features_and_the_policy_fills_holes(tmp_path, h
 
 
 def test_per_fold_table_artifact_puts_each_baseline_beside_the_lstm(landed):
-    from prefect.artifacts import Artifact
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
-    rows = json.loads(Artifact.get("per-fold-metrics").data)
+    with get_client(sync_client=True) as client:  # this flow run's artifact: later tests run flows too
+        (artifact,) = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["per-fold-metrics"]), flow_run_id=ArtifactFilterFlowRunId(any_=[landed["flow_run_id"]])))
+    rows = json.loads(artifact.data)
     folds = landed["summary"]["folds"]
     assert [r["fold"] for r in rows] == [f["fold"] for f in folds]
     for row, fold in zip(rows, folds, strict=True):
