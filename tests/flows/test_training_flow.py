@@ -64,6 +64,9 @@ def test_parent_run_has_config_fingerprint_and_aggregates(landed):
     assert run.data.tags["mlflow.source.name"] == "lstm-pipeline"
     (dataset,) = run.inputs.dataset_inputs
     assert (dataset.dataset.name, dataset.dataset.digest) == ("telemetry.csv", summary["data"]["hash"])
+    assert json.loads(dataset.dataset.profile) == {"num_rows": 320, "num_elements": 320 * 5}  # the whole table
+    schema = json.loads(dataset.dataset.schema)["mlflow_colspec"]
+    assert [c["name"] for c in schema] == list(pd.read_csv(landed["data"], nrows=1).columns)
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
 
