@@ -300,7 +300,9 @@ def to_series(df: pd.DataFrame, spec: DataSpec) -> Series:
         codes, names = np.zeros(len(df), np.int64), [""]
     time, is_dt = time_to_int(df[spec.time_col], spec.time_col)
     order = np.lexsort((time, codes))
-    feats = df.loc[:, list(spec.features)].to_numpy(np.float32)[order]
+    feats = df.loc[:, list(spec.features)].to_numpy(np.float32)
+    if not np.array_equal(order, np.arange(len(order))):  # rows already in order need no second copy
+        feats = feats[order]
     return Series(
         features=np.ascontiguousarray(feats),
         target=df[spec.target_col].to_numpy(np.int8)[order],

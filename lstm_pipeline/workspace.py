@@ -6,10 +6,11 @@ the same URIs work on a shared filesystem when tasks run on other workers.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urlparse
 
 import numpy as np
@@ -22,26 +23,34 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
     for key in sorted(arrays):
         value = np.ascontiguousarray(arrays[key])
         h.update(f"{key}:{value.dtype.str}:{value.shape}".encode())
-        h.update(value.tobytes() if value.dtype != object else repr(value.tolist()).encode())
+        # the array's own buffer, not a tobytes() copy: at 10M rows that copy is gigabytes
+        h.update(value.reshape(-1).view(np.uint8) if value.dtype != object else repr(value.tolist()).encode())
     return h.hexdigest()[:24]
 
 
-def _atomic_write(path: Path, payload: bytes) -> None:
+def _write_temp(directory: Path, write: Callable[[BinaryIO], object]) -> Path:
+    """``write(fh)`` into a new temporary file in ``directory``; removed again if writing fails."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     # Write-then-rename: a crash never leaves a half-written file under a content hash.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(payload)
-    os.replace(tmp, path)
+    os.replace(_write_temp(path.parent, write), path)
 
 
 def put_arrays(arrays: dict[str, np.ndarray], kind: str = "arrays") -> str:
     """Store named arrays as ``<workspace>/<kind>-<hash>.npz``; return its file URI."""
     path = settings.workspace_dir() / f"{kind}-{_digest(arrays)}.npz"
     if not path.exists():
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        _atomic_write(path, buffer.getvalue())
+        _atomic_write(path, lambda fh: np.savez(fh, **arrays))
     return path.as_uri()
 
 
@@ -51,11 +60,18 @@ def get_arrays(uri: str) -> dict[str, np.ndarray]:
         return {key: data[key] for key in data.files}
 
 
-def put_bytes(payload: bytes, suffix: str, kind: str) -> str:
-    """Store opaque bytes (a torch checkpoint, say) under their hash."""
-    path = settings.workspace_dir() / f"{kind}-{hashlib.sha256(payload).hexdigest()[:24]}{suffix}"
-    if not path.exists():
-        _atomic_write(path, payload)
+def put_written(write: Callable[[BinaryIO], object], suffix: str, kind: str) -> str:
+    """Store what ``write(fh)`` writes under the hash of those bytes, streamed: they are never all in memory."""
+    tmp = _write_temp(settings.workspace_dir(), write)
+    h = hashlib.sha256()
+    with open(tmp, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            h.update(chunk)
+    path = settings.workspace_dir() / f"{kind}-{h.hexdigest()[:24]}{suffix}"
+    if path.exists():
+        tmp.unlink()
+    else:
+        os.replace(tmp, path)
     return path.as_uri()
 
 
@@ -88,9 +104,7 @@ class FileCheckpointer:
     def save(self, state: dict) -> None:
         import torch
 
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        _atomic_write(self.path, buffer.getvalue())
+        _atomic_write(self.path, lambda fh: torch.save(state, fh))
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)

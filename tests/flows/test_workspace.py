@@ -1,0 +1,68 @@
+"""Workspace files: named by content, written whole or not at all, never built in memory first."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lstm_pipeline import artifacts, workspace
+
+
+def _parts(home) -> list:
+    return sorted(p.name for p in home.rglob("*.part"))
+
+
+def test_equal_content_gives_the_same_file(home):
+    rng = np.random.default_rng(0)
+    arrays = {"rows": rng.normal(size=(50, 3)).astype(np.float32), "names": np.array(["a", "bc"]),
+              "n": np.array(7)}
+    first = workspace.put_arrays(arrays, "series")
+    again = workspace.put_arrays({k: v.copy() for k, v in arrays.items()}, "series")
+    assert first == again
+    back = workspace.get_arrays(first)
+    assert set(back) == set(arrays)
+    for key, value in arrays.items():
+        np.testing.assert_array_equal(back[key], value)
+    changed = workspace.put_arrays({**arrays, "n": np.array(8)}, "series")
+    assert changed != first
+
+
+def test_a_strided_array_hashes_like_its_contiguous_copy(home):
+    base = np.arange(40, dtype=np.float64).reshape(8, 5)
+    assert workspace.put_arrays({"a": base[:, 1:3]}) == workspace.put_arrays({"a": np.ascontiguousarray(base[:, 1:3])})
+
+
+def test_written_files_are_named_by_the_hash_of_their_bytes(home):
+    payload = b"x" * (9 << 20)  # over two read chunks
+    uri = workspace.put_written(lambda fh: fh.write(payload), ".bin", "blob")
+    path = workspace.uri_path(uri)
+    assert path.name == f"blob-{hashlib.sha256(payload).hexdigest()[:24]}.bin"
+    assert path.read_bytes() == payload
+    assert workspace.put_written(lambda fh: fh.write(payload), ".bin", "blob") == uri
+    assert _parts(home) == []
+
+
+def test_a_failed_write_leaves_nothing_behind(home):
+    def broken(fh):
+        fh.write(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        workspace.put_written(broken, ".bin", "blob")
+    with pytest.raises(OSError, match="disk full"):
+        workspace._atomic_write(home / "ws" / "x.npz", broken)
+    assert [p for p in home.rglob("*") if p.is_file()] == []
+
+
+def test_a_table_round_trips_and_the_callers_frame_is_untouched(home):
+    frame = pd.DataFrame({"machine": pd.Series(["m0", None, "m1"], dtype=object), "temp": [1.0, 2.0, np.nan]})
+    before = frame.copy()
+    uri = artifacts.put_table(frame)
+    pd.testing.assert_frame_equal(frame, before)
+    back = artifacts.get_table(uri)
+    assert back["machine"].isna().tolist() == [False, True, False]
+    assert back["machine"].dropna().tolist() == ["m0", "m1"]
+    np.testing.assert_array_equal(back["temp"].to_numpy(), frame["temp"].to_numpy())
+    assert artifacts.put_table(frame.copy()) == uri
