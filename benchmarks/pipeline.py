@@ -5,7 +5,9 @@
 It writes a Parquet file shaped like a user's table (time, entity, features, label), runs ``training_pipeline``
 on it in this process (local executor, embedded MLflow and Prefect under a temporary home), then reads each
 task run's start and end from the Prefect API and the process's resident memory, sampled every 20 ms, inside
-those intervals. It prints exactly one JSON line: per stage the seconds and the peak RSS, plus the totals.
+those intervals. It prints exactly one JSON line: per stage and per task the seconds and the peak RSS, plus
+the totals. RSS is the whole process's: each task hands its freed memory back when it ends, so a task's peak
+is what it held on top of what the flow keeps between tasks.
 
 Stages group the flow's tasks: validation (load, validate), windowing (window, split, prepare-fold-k),
 resampling, training (train-fold-k, refit), evaluation (evaluate-fold-k, baselines-fold-k) and MLflow logging
@@ -97,6 +99,12 @@ def stage_of(task_name: str) -> str | None:
     return None
 
 
+def task_label(task_name: str) -> str:
+    """'validate-3f1' -> 'validate' (Prefect's random suffix); 'train-fold-2' stays as it is."""
+    head, _, tail = task_name.rpartition("-")
+    return head if head and len(tail) == 3 and all(c in "0123456789abcdef" for c in tail) else task_name
+
+
 def task_intervals(flow_run_id) -> list[tuple[str, float, float]]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
@@ -139,13 +147,17 @@ def run(args: argparse.Namespace) -> dict:
     if not state.is_completed():
         raise SystemExit(f"the flow did not complete: {state.message}")
     stages: dict[str, dict[str, float]] = {s: {"seconds": 0.0, "peak_rss_mb": 0.0} for s in STAGES}
-    for name, start, end in task_intervals(state.state_details.flow_run_id):
+    tasks: dict[str, dict[str, float]] = {}
+    for name, start, end in sorted(task_intervals(state.state_details.flow_run_id), key=lambda t: t[1]):
+        peak = rss.peak_mb(start, end)
+        tasks[task_label(name)] = {"seconds": round(end - start, 2), "peak_rss_mb": peak}
         stage = stage_of(name)
         if stage:
             stages[stage]["seconds"] = round(stages[stage]["seconds"] + end - start, 2)
-            stages[stage]["peak_rss_mb"] = max(stages[stage]["peak_rss_mb"], rss.peak_mb(start, end))
+            stages[stage]["peak_rss_mb"] = max(stages[stage]["peak_rss_mb"], peak)
     return {
         "stages": stages,
+        "tasks": tasks,
         "seconds": round(ended - started, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "input_mb": round(path.stat().st_size / 2**20, 1),

@@ -18,7 +18,7 @@ from lstm_core.data import DataError, DataSpec, Series, to_series
 from lstm_core.ensemble import fit_members
 from lstm_core.model import LSTMClassifier
 from lstm_core.resample import resample
-from lstm_core.splits import fit_scaler
+from lstm_core.splits import fit_scaler, scale_rows
 from lstm_core.train import EpochCallback, fit_lstm
 from lstm_core.windows import WindowIndex, WindowSet, window_ends, window_set
 
@@ -127,7 +127,7 @@ def fit_final(series: Series, index: WindowIndex, cfg: PipelineConfig, epochs: i
     """Refit on every window of the data for ``epochs`` epochs and wrap scaler, network(s) and threshold."""
     length = cfg.window.length
     mean, scale = fit_scaler(series.features, index.ends, length)
-    rows = ((series.features - mean) / scale).astype(np.float32)
+    rows = scale_rows(series.features, mean, scale)
     res = resample(window_set(rows, index, length), cfg.resample, cfg.train.seed)
     if res.info["strategy"] == "balanced_bagging":
         results = fit_members(res.windows, None, cfg.model, cfg.train, cfg.resample, epochs=epochs,

@@ -185,15 +185,36 @@ class FoldWindows:
     scale: np.ndarray  # (F,)
 
 
+SCALER_CHUNK_ROWS = 1 << 20
+
+
 def fit_scaler(rows: np.ndarray, ends: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and scale of the rows that the windows ``ends`` read, and of no other row."""
-    scaler = StandardScaler().fit(rows[training_rows(ends, length, len(rows))])
+    """Mean and scale of the rows that the windows ``ends`` read, and of no other row.
+
+    scikit-learn's StandardScaler, fed ``SCALER_CHUNK_ROWS`` rows at a time: a masked copy of every training
+    row, and the scaler's float64 pass over it, would cost three times the feature matrix on large data.
+    """
+    mask = training_rows(ends, length, len(rows))
+    scaler = StandardScaler()
+    if not mask.any():
+        scaler.fit(rows[mask])  # scikit-learn's own error: no sample to fit on
+    for start in range(0, len(rows), SCALER_CHUNK_ROWS):
+        part = rows[start:start + SCALER_CHUNK_ROWS][mask[start:start + SCALER_CHUNK_ROWS]]
+        if len(part):
+            scaler.partial_fit(part)
     return scaler.mean_.astype(np.float32), scaler.scale_.astype(np.float32)
+
+
+def scale_rows(rows: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``(rows - mean) / scale`` in float32, as one new array (no temporaries the size of the rows)."""
+    out = np.subtract(rows, mean, dtype=np.float32)
+    out /= scale
+    return out
 
 
 def fold_windows(series: Series, index: WindowIndex, fold: Fold, length: int) -> FoldWindows:
     """Scale all rows with the training part's statistics and cut the fold's three window sets."""
     mean, scale = fit_scaler(series.features, index.ends[fold.train], length)
-    rows = ((series.features - mean) / scale).astype(np.float32)
+    rows = scale_rows(series.features, mean, scale)
     parts = [window_set(rows, index, length, getattr(fold, p)) for p in ("train", "val", "test")]
     return FoldWindows(*parts, mean=mean, scale=scale)

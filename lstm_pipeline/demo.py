@@ -29,7 +29,7 @@ from lstm_core.datasets import (
     load_cmapss_fd001,
 )
 from lstm_core.metrics import score_metrics
-from lstm_core.splits import fit_scaler
+from lstm_core.splits import fit_scaler, scale_rows
 from lstm_core.windows import last_per_entity, make_windows, window_set
 
 WINDOW = 50
@@ -94,8 +94,8 @@ def published_protocol(summary: dict[str, Any], console: Console) -> dict[str, d
         lstm = scorer(torch.as_tensor(raw.gather())).numpy().astype(np.float64)
     results = {"lstm": score_metrics(raw.y, lstm, scorer.threshold)}
     mean, scale = fit_scaler(train_s.features, train_idx.ends, WINDOW)
-    train_ws = window_set((train_s.features - mean) / scale, train_idx, WINDOW)
-    test_ws = window_set(((test_s.features - mean) / scale).astype(np.float32), test_idx, WINDOW, last)
+    train_ws = window_set(scale_rows(train_s.features, mean, scale), train_idx, WINDOW)
+    test_ws = window_set(scale_rows(test_s.features, mean, scale), test_idx, WINDOW, last)
     for name in cfg.evaluate.baselines:
         threshold = statistics.median(f["metrics"][name]["threshold"] for f in summary["folds"])
         model = make_baseline(name, cfg.train.seed).fit(train_ws)

@@ -332,3 +332,33 @@ def test_fold_positives_by_entity_name_the_entities() -> None:
         "fold 2: the test part (windows ending 2 … 9, entity e3, 8 windows)",
     ]
     assert problems[0].endswith("use fewer folds (--folds) or longer data")
+
+
+def test_scaler_fitted_in_chunks_matches_one_fit(monkeypatch) -> None:
+    from sklearn.preprocessing import StandardScaler
+
+    from lstm_core import splits
+
+    rng = np.random.default_rng(3)
+    rows = (rng.normal(size=(1000, 3)) * [1.0, 50.0, 1e-3] + [0.0, 7.0, -2.0]).astype(np.float32)
+    rows[:, 2] = 4.0  # a constant feature keeps scale 1
+    ends = np.array([40, 41, 300, 301, 302, 777])  # windows of 5 rows: 36..41, 296..302, 773..777
+    reads = np.r_[36:42, 296:303, 773:778]
+    expect = StandardScaler().fit(rows[reads])
+    monkeypatch.setattr(splits, "SCALER_CHUNK_ROWS", 64)  # 16 chunks, most of them without a training row
+    mean, scale = splits.fit_scaler(rows, ends, 5)
+    np.testing.assert_allclose(mean, expect.mean_, rtol=1e-6)
+    np.testing.assert_allclose(scale, expect.scale_, rtol=1e-6)
+    assert scale[2] == 1.0
+    with pytest.raises(ValueError, match="0 sample"):
+        splits.fit_scaler(rows, np.array([], np.int64), 5)
+
+
+def test_scale_rows_is_float32_and_leaves_its_input_alone() -> None:
+    from lstm_core.splits import scale_rows
+
+    rows = np.array([[1.0, 10.0], [3.0, 30.0]], np.float32)
+    out = scale_rows(rows, np.array([2.0, 20.0], np.float32), np.array([1.0, 10.0], np.float32))
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, [[-1.0, -1.0], [1.0, 1.0]])
+    np.testing.assert_array_equal(rows, [[1.0, 10.0], [3.0, 30.0]])

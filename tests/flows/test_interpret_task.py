@@ -98,3 +98,45 @@ def test_pr_curve_marks_the_pooled_operating_point(tmp_path) -> None:
     scores = {"lstm": np.array([0.9, 0.2, 0.6, 0.7, 0.1, 0.8])}
     path = pr_curves(y, scores, tmp_path / "pr.png", "t", {"lstm": hits.astype(bool)})
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_thin_curve_keeps_every_cell_change_and_both_ends() -> None:
+    from lstm_pipeline.plots import thin_curve
+
+    x = np.array([0.0, 0.1, 0.1, 0.1, 0.5, 0.5, 1.0])
+    y = np.array([1.0, 1.0, 1.0, 0.9, 0.9, 0.9, 0.2])
+    short = thin_curve(x, y, resolution=4)  # 7 points <= 2·4: nothing to thin
+    assert short[0] is x and short[1] is y
+    # resolution 2, cells (rint 2x, rint 2y): (0,2) (0,2) (0,2) (0,2) (1,2) (1,2) (2,0). Kept: both ends, the
+    # first point of each new cell (4, 6) and the last before it (3, 5).
+    kept_x, kept_y = thin_curve(x, y, resolution=2)
+    np.testing.assert_array_equal(kept_x, x[[0, 3, 4, 5, 6]])
+    np.testing.assert_array_equal(kept_y, y[[0, 3, 4, 5, 6]])
+
+
+def test_a_large_pr_curve_is_drawn_from_a_few_thousand_points_with_its_exact_ap(tmp_path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sklearn.metrics import average_precision_score
+
+    from lstm_pipeline import plots
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(200_000) < 0.05).astype(np.int64)
+    s = rng.random(200_000) + y * rng.random(200_000)
+    drawn = {}
+    real_close = plots._pyplot().close
+
+    def keep(fig):  # read the lines before the figure is closed
+        drawn["lines"] = [(line.get_label(), len(line.get_xdata())) for line in fig.axes[0].get_lines()]
+        real_close(fig)
+
+    plots._pyplot().close = keep
+    try:
+        plots.pr_curves(y, {"lstm": s}, tmp_path / "pr.png", "t")
+    finally:
+        plots._pyplot().close = real_close
+    label, points = drawn["lines"][0]
+    assert label == f"lstm (AP = {average_precision_score(y, s):.2f})"
+    assert 10 < points < 20_000  # of about 200,000 thresholds
