@@ -53,10 +53,15 @@ def get_fold(uri: str, k: int) -> Fold:
     return Fold(k, *(arrays[f"{p}_{k}"] for p in PARTS), purged=meta["purged"], bounds=meta["bounds"])
 
 
-def put_windowsets(sets: dict[str, WindowSet], kind: str, **extra: np.ndarray) -> str:
-    """Window sets sharing one row array (a fold's parts) in one file; rows are stored once."""
+def put_windowsets(sets: dict[str, WindowSet], kind: str, rows_from: str | None = None, **extra: np.ndarray) -> str:
+    """Window sets sharing one row array (a fold's parts) in one file; rows are stored once.
+
+    ``rows_from`` names a window-set file that already holds these rows (a fold, for the training windows a
+    resampler only re-drew): the rows are then referenced, not written again.
+    """
     first = next(iter(sets.values()))
-    arrays: dict[str, np.ndarray] = {"rows": first.rows, "length": np.array(first.length), **extra}
+    arrays: dict[str, np.ndarray] = {"length": np.array(first.length), **extra}
+    arrays.update({"rows": first.rows} if rows_from is None else {"rows_from": np.array(rows_from)})
     for name, ws in sets.items():
         if ws.rows is not first.rows:
             raise ValueError("put_windowsets stores window sets over one shared row array")
@@ -65,8 +70,16 @@ def put_windowsets(sets: dict[str, WindowSet], kind: str, **extra: np.ndarray) -
     return workspace.put_arrays(arrays, kind)
 
 
-def get_windowsets(uri: str) -> tuple[dict[str, WindowSet], dict[str, np.ndarray]]:
+def get_windowsets(uri: str, held: dict[str, np.ndarray] | None = None
+                   ) -> tuple[dict[str, WindowSet], dict[str, np.ndarray]]:
+    """The window sets of a file and its extra arrays. ``held`` maps file URIs to rows the caller has
+    already loaded from them, so referenced rows are shared instead of loaded a second time."""
     arrays = workspace.get_arrays(uri)
+    if "rows_from" in arrays:
+        source = str(arrays.pop("rows_from"))
+        arrays["rows"] = (held or {}).get(source)
+        if arrays["rows"] is None:
+            arrays["rows"] = workspace.get_array(source, "rows")
     names = sorted({k[:-5] for k in arrays if k.endswith("_ends")})
     sets = {n: WindowSet(arrays["rows"], arrays[f"{n}_ends"], int(arrays["length"]), arrays[f"{n}_y"],
                          arrays[f"{n}_last_seen"], arrays[f"{n}_synthetic"]) for n in names}

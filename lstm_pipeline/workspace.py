@@ -60,6 +60,12 @@ def get_arrays(uri: str) -> dict[str, np.ndarray]:
         return {key: data[key] for key in data.files}
 
 
+def get_array(uri: str, key: str) -> np.ndarray:
+    """One array of an .npz URI (the others are not read)."""
+    with np.load(uri_path(uri), allow_pickle=False) as data:
+        return data[key]
+
+
 def put_written(write: Callable[[BinaryIO], object], suffix: str, kind: str) -> str:
     """Store what ``write(fh)`` writes under the hash of those bytes, streamed: they are never all in memory."""
     tmp = _write_temp(settings.workspace_dir(), write)

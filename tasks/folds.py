@@ -51,7 +51,10 @@ def resample_fold(fold_uri: str, k: int, config: PipelineConfig) -> dict:
     sets, _ = artifacts.get_windowsets(fold_uri)
     out = resample(sets["train"], config.resample, config.train.seed)
     get_run_logger().info("fold %d: %s", k, report.resample_sentence(out.info))
-    return {"train_uri": artifacts.put_windowsets({"train": out.windows}, "train"),
+    # a strategy that only re-draws windows keeps the fold's rows: store the windows, point at the rows
+    same_rows = out.windows.rows is sets["train"].rows
+    return {"train_uri": artifacts.put_windowsets({"train": out.windows}, "train",
+                                                  rows_from=fold_uri if same_rows else None),
             "pos_weight": out.pos_weight, "info": out.info}
 
 
@@ -71,8 +74,8 @@ def train_fold(resampled: dict, fold_uri: str, k: int, config: PipelineConfig) -
         logger.warning("fold %d: attempt %d after CUDA ran out of memory: batch size %d -> %d", k, attempt,
                        config.train.batch_size, batch)
     train_cfg = config.train.model_copy(update={"batch_size": batch})
-    train = artifacts.get_windowsets(resampled["train_uri"])[0]["train"]
     val = artifacts.get_windowsets(fold_uri)[0]["val"]
+    train = artifacts.get_windowsets(resampled["train_uri"], held={fold_uri: val.rows})[0]["train"]
     on_epoch = lambda row: progress.report("epoch", fold=k, **row)  # noqa: E731
     checkpoint_for = _checkpoints(resampled, fold_uri, k, config, batch)
     if resampled["info"]["strategy"] == "balanced_bagging":

@@ -109,3 +109,31 @@ def test_every_stage_releases_memory_when_it_ends():
     for t in (data.load_data, data.validate_data, data.window_data, folds.prepare_fold, folds.train_fold,
               folds.evaluate_baselines, tracking.aggregate, tracking.refit_final):
         assert release_memory in t.on_completion_hooks and release_memory in t.on_failure_hooks, t.name
+
+
+def _windows(rows: np.ndarray, ends: list[int], length: int = 3):
+    from lstm_core.windows import WindowSet
+
+    n = len(ends)
+    return WindowSet(rows, np.array(ends, np.int64), length, np.array([0, 1] * (n // 2) + [0] * (n % 2), np.int8),
+                     np.zeros(n, np.int8), np.zeros(n, bool))
+
+
+def test_windows_over_a_folds_rows_reference_them_instead_of_storing_them_again(home):
+    rows = np.arange(60, dtype=np.float32).reshape(20, 3)
+    fold_uri = artifacts.put_windowsets({"train": _windows(rows, [2, 3, 4, 5]), "val": _windows(rows, [9, 10])},
+                                        "fold")
+    redrawn = _windows(rows, [2, 3, 3, 5])  # random oversampling: a window drawn twice, the same rows
+    train_uri = artifacts.put_windowsets({"train": redrawn}, "train", rows_from=fold_uri)
+    stored = workspace.get_arrays(train_uri)
+    assert "rows" not in stored and str(stored["rows_from"]) == fold_uri
+
+    alone = artifacts.get_windowsets(train_uri)[0]["train"]  # nothing held: the rows come from the fold file
+    np.testing.assert_array_equal(alone.rows, rows)
+    np.testing.assert_array_equal(alone.gather(), redrawn.gather())
+
+    val = artifacts.get_windowsets(fold_uri)[0]["val"]
+    shared = artifacts.get_windowsets(train_uri, held={fold_uri: val.rows})[0]["train"]
+    assert shared.rows is val.rows  # one copy of the rows in memory for training and validation
+    np.testing.assert_array_equal(shared.gather(), redrawn.gather())
+    assert artifacts.get_windowsets(train_uri)[1] == {}  # the reference is not an extra array
