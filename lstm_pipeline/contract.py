@@ -431,12 +431,17 @@ def _validate(frame: pd.DataFrame, suite: gx.ExpectationSuite, docs_dir: str | P
     )
     context = gx.get_context(mode="ephemeral", project_config=config)
     asset = context.data_sources.add_pandas("rows").add_dataframe_asset("table")
-    whole = asset.add_batch_definition_whole_dataframe("whole")
-    batch = whole.get_batch(batch_parameters={"dataframe": frame})
-    # SUMMARY keeps the first MAX_LINES offending rows; COMPLETE would list every one of a million bad rows
-    result_format = {"result_format": "SUMMARY", "partial_unexpected_count": MAX_LINES}
-    result = batch.validate(suite, result_format=result_format)
-    docs = _data_docs(context, result, Path(docs_dir)) if docs_dir is not None else None
+    try:
+        whole = asset.add_batch_definition_whole_dataframe("whole")
+        batch = whole.get_batch(batch_parameters={"dataframe": frame})
+        # SUMMARY keeps the first MAX_LINES offending rows; COMPLETE would list every one of a million bad rows
+        result_format = {"result_format": "SUMMARY", "partial_unexpected_count": MAX_LINES}
+        result = batch.validate(suite, result_format=result_format)
+        docs = _data_docs(context, result, Path(docs_dir)) if docs_dir is not None else None
+    finally:
+        # GX keeps its last context alive, and the data source caches the batch and a boolean Series per
+        # expectation and column: a copy of the table and more, held until the process ends.
+        context.data_sources.delete("rows")
     return result, docs
 
 

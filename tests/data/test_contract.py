@@ -328,3 +328,20 @@ def test_fold_dry_run_names_the_fold_without_positives():
                               "fewer than data.min_positives = 1; use fewer folds (--folds), longer data, or a longer "
                               "horizon (--horizon)")
     assert second.observed.startswith("fold 2: the test part (windows ending 26 … 37, 12 windows)")
+
+
+def test_the_contract_keeps_nothing_of_the_table_once_it_returns(tmp_path):
+    import gc
+
+    def rows_held(n):  # pandas objects with the table's length still alive anywhere in the process
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, (pd.DataFrame, pd.Series)) and len(o) == n)
+
+    frame = pd.concat([clean()] * 500, ignore_index=True)  # 4,000 rows: a length nothing else here has
+    frame["time"] = np.tile(np.arange(4), 1000)
+    frame["unit"] = np.repeat([f"u{i}" for i in range(1000)], 4)
+    report = run_contract(frame, SPEC, CFG, docs_dir=tmp_path)
+    assert report.success, [c for c in report.failures()]
+    del frame
+    # GX caches the batch and a boolean Series per expectation and column in its data source
+    assert rows_held(4000) == 0
