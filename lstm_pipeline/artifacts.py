@@ -30,6 +30,17 @@ def get_table(uri: str) -> pd.DataFrame:
     return pd.read_parquet(workspace.uri_path(uri))
 
 
+def get_table_head(uri: str, rows: int) -> pd.DataFrame:
+    """The first ``rows`` rows of a stored table; the rest of the file is not read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(workspace.uri_path(uri)) as f:
+        batch = next(f.iter_batches(batch_size=rows), None)
+        table = pa.Table.from_batches([batch]) if batch is not None else f.schema_arrow.empty_table()
+    return table.to_pandas()
+
+
 def put_series(series: Series, index: WindowIndex) -> str:
     arrays = {**series.to_arrays(), **{f"index_{k}": v for k, v in index.__dict__.items()}}
     return workspace.put_arrays(arrays, "series")

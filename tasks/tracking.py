@@ -90,11 +90,17 @@ def refit_final(windows: dict, config: PipelineConfig, agg: dict) -> str:
     return artifacts.put_torch(scorer, "scorer")
 
 
+# the input example is one window: reading a 10M-row table for it took gigabytes
+EXAMPLE_ROWS = 100_000
+
+
 @task(name="register", **IO_RETRY)
 def register_model(scorer_uri: str, run_id: str, config: PipelineConfig, loaded: dict, agg: dict) -> dict:
     """Log the scorer with signature and input example, register it, alias it 'challenger'."""
     scorer = artifacts.get_torch(scorer_uri)
-    example = report.input_example(scorer, artifacts.get_table(loaded["table_uri"]))
+    example = report.input_example(scorer, artifacts.get_table_head(loaded["table_uri"], EXAMPLE_ROWS))
+    if len(example) == 0:  # no whole window in the first rows (a long gap, say): look through all of them
+        example = report.input_example(scorer, artifacts.get_table(loaded["table_uri"]))
     name = config.resolved_model_name() if config.register.enabled else None
     rival = agg["best_baseline"]
     tags = {"data.hash": loaded["fingerprint"]["hash"], "run_id": run_id,

@@ -137,3 +137,13 @@ def test_windows_over_a_folds_rows_reference_them_instead_of_storing_them_again(
     assert shared.rows is val.rows  # one copy of the rows in memory for training and validation
     np.testing.assert_array_equal(shared.gather(), redrawn.gather())
     assert artifacts.get_windowsets(train_uri)[1] == {}  # the reference is not an extra array
+
+
+def test_the_head_of_a_table_is_read_alone_with_the_same_types(home):
+    frame = pd.DataFrame({"machine": pd.Series([f"m{i % 3}" for i in range(50)], dtype=object),
+                          "time": pd.date_range("2024-01-01", periods=50, freq="h"), "temp": np.arange(50.0)})
+    uri = artifacts.put_table(frame)
+    whole = artifacts.get_table(uri)
+    head = artifacts.get_table_head(uri, 7)
+    pd.testing.assert_frame_equal(head, whole.head(7))
+    pd.testing.assert_frame_equal(artifacts.get_table_head(uri, 500), whole)
