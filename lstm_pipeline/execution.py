@@ -49,8 +49,9 @@ def release_memory(task=None, task_run=None, state=None) -> None:
     """Give the memory a finished stage freed back to the operating system.
 
     Tasks run on worker threads, and glibc keeps what a thread frees in that thread's arena, fragmented by
-    the few small objects that outlive the stage; Arrow's pool keeps freed blocks too. Without this the resident size of a long flow only grows:
-    each stage's peak would sit on top of every earlier stage's garbage. A task state hook.
+    the few small objects that outlive the stage; Arrow's pool keeps freed blocks too. Without this the
+    resident size of a long flow only grows: each stage's peak would sit on top of every earlier stage's
+    garbage. A task state hook.
     """
     if "pyarrow" in sys.modules:  # pandas reads Parquet into Arrow memory, whose pool also keeps what is freed
         sys.modules["pyarrow"].default_memory_pool().release_unused()
