@@ -170,6 +170,10 @@ def resolve_spec(df: pd.DataFrame, cfg: DataConfig) -> DataSpec:
     missing = [c for c in named if c not in df.columns]
     if missing:
         raise DataError(f"column(s) {missing} not found; the file has {list(df.columns)}")
+    if target in (cfg.features or []):
+        role = "event" if cfg.mode == "event" else "label"
+        raise DataError(f"column '{target}' is the {role} column (the target) and cannot also be a feature; "
+                        "remove it from --features / data.features")
     if cfg.features:
         features = tuple(cfg.features)
     else:

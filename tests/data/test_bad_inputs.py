@@ -161,3 +161,17 @@ def test_bom_and_non_ascii_column_names_validate_and_train(tmp_path, home):
     (version,) = registered_versions()
     assert version.name == "capteurs-lstm"
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", ["train", "validate"])
+def test_the_target_listed_as_a_feature_is_refused_by_name(command, tmp_path, home):
+    path = tmp_path / "telemetry.csv"
+    make_telemetry().to_csv(path, index=False)
+    result = CliRunner().invoke(app, [command, "--data", str(path), *FLAGS, "--features", "temp,failure"]
+                                if command == "train" else
+                                [command, "--data", str(path), "--time-col", "timestamp", "--entity-col", "machine",
+                                 "--event-col", "failure", "--horizon", "3", "--features", "temp,failure"])
+    assert result.exit_code == 2, result.output
+    assert "column 'failure' is the event column (the target) and cannot also be a feature" in result.output
+    assert "Traceback" not in result.output
+    assert registered_versions() == []
