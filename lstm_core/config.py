@@ -117,7 +117,16 @@ class SplitConfig(_Section):
     scheme: Literal["expanding", "sliding"] = Field(
         "expanding", description="Expanding: train on every earlier block. Sliding: only the previous one."
     )
-    val_fraction: float = Field(0.2, gt=0, lt=1, description="Latest share of each training part kept for validation.")
+    val_fraction: float = Field(
+        0.2, gt=0, lt=1, description="Share of each training part kept for validation (early stopping and the "
+        "learning-rate schedule): the latest windows before the calibration slice.",
+    )
+    calibration_fraction: float = Field(
+        0.0, ge=0, lt=1,
+        description="Latest share of each training part (in time, or entity, order: after the validation slice) "
+        "kept to choose the decision threshold on, purged like the validation slice and never used for gradient "
+        "steps or early stopping. 0: no calibration slice; the threshold is chosen on the validation slice.",
+    )
     embargo: int = Field(0, ge=0, description="Extra rows dropped before each later part, beyond the purge.")
 
 
@@ -125,6 +134,13 @@ Strategy = Literal["none", "class_weight", "random_over", "random_under", "smote
                    "smote_tomek", "smote_enn", "balanced_bagging"]
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
 # Strategies that remove majority windows rather than add minority ones: their natural ratio is 1 (balanced).
+    @model_validator(mode="after")
+    def _slices_leave_training(self) -> SplitConfig:
+        if self.val_fraction + self.calibration_fraction >= 1:
+            raise ValueError("split.val_fraction + split.calibration_fraction must stay below 1: the training "
+                             "part needs windows to train on")
+        return self
+
 UNDER_SAMPLERS = ("random_under", "balanced_bagging")
 
 

@@ -1,7 +1,8 @@
 """Walk-forward scoring, one function for every model: the LSTM and each baseline alike.
 
-Each model is fitted on the training part, its threshold is chosen on the validation slice, and that
-threshold is applied unchanged to the test part. Nothing is fitted on test windows.
+Each model is fitted on the training part (early stopping on the validation slice), its threshold is chosen
+on the calibration slice (or on the validation slice when the fold has none), and that threshold is applied
+unchanged to the test part. Nothing is fitted on test windows.
 """
 from __future__ import annotations
 
@@ -25,11 +26,13 @@ class FoldScore:
 
 
 def evaluate_fold(model: WindowModel, train: WindowSet, val: WindowSet, test: WindowSet,
-                  threshold_metric: str = "mcc", fit: bool = True) -> FoldScore:
-    """Fit (unless already fitted), choose the threshold on ``val``, score ``test``."""
+                  threshold_metric: str = "mcc", fit: bool = True, calib: WindowSet | None = None) -> FoldScore:
+    """Fit (unless already fitted) on ``train`` with ``val``; choose the threshold on ``calib`` (on ``val``
+    when there is no calibration slice); score ``test``."""
     if fit:
         model.fit(train, val)
-    threshold = choose_threshold(val.y, model.predict_proba(val), threshold_metric)
+    chooser = calib if calib is not None and len(calib) else val
+    threshold = choose_threshold(chooser.y, model.predict_proba(chooser), threshold_metric)
     scores = model.predict_proba(test)
     return FoldScore(model.name, threshold, score_metrics(test.y, scores, threshold), scores)
 

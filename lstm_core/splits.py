@@ -1,12 +1,18 @@
-"""Walk-forward folds with a validation slice, purge and embargo.
+"""Walk-forward folds with a validation slice, a calibration slice, purge and embargo.
 
 The data is cut into K+1 blocks (by window-end time, or by entity in order of first appearance); fold k
 trains on the blocks before block k (all of them, or only the previous one when sliding) and tests on
-block k. The latest ``val_fraction`` of each training part becomes its validation slice.
+block k. Each training part ends, in time (or entity) order, with its validation slice (the latest
+``val_fraction``: early stopping and the learning-rate schedule) and then its calibration slice (the
+latest ``calibration_fraction``: only the threshold is chosen there). With ``calibration_fraction`` 0
+there is no calibration slice and the threshold is chosen on the validation slice.
 
-Purge: a training or validation window whose target reads a row at or after the start of a later part
-is dropped, and so is one whose reach plus ``embargo`` rows gets there. So no row that decides a
-validation or test target is ever seen in training.
+Purge: a training, validation or calibration window whose target reads a row at or after the start of a
+later part is dropped, and so is one whose reach plus ``embargo`` rows gets there. So no row that decides a
+validation, calibration or test target is ever seen by an earlier part.
+
+Tuning reads ``tuning_folds``: inner walk-forward folds cut from the windows before the first outer test
+block only, so no window a tuned config is tested on ever helped choose it.
 """
 from __future__ import annotations
 
@@ -29,7 +35,12 @@ class Fold:
     val: np.ndarray
     test: np.ndarray
     purged: int = 0
-    bounds: dict[str, int] = field(default_factory=dict)  # val_start / test_start / test_stop (time split)
+    bounds: dict[str, int] = field(default_factory=dict)  # val_start / cal_start / test_start / test_stop (time)
+    calib: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # empty: threshold on val
+
+    def parts(self) -> tuple[str, ...]:
+        """The parts this fold holds: train, val, (calib,) test."""
+        return ("train", "val", "calib", "test") if len(self.calib) else ("train", "val", "test")
 
 
 def _reach_time(series: Series, index: WindowIndex, embargo: int) -> np.ndarray:
@@ -50,47 +61,83 @@ def _time_cuts(times: np.ndarray, blocks: int) -> np.ndarray:
     return cuts
 
 
-def time_folds(series: Series, index: WindowIndex, cfg: SplitConfig) -> list[Fold]:
-    """Folds cut on the time axis, with purge and embargo against each later part."""
+def time_folds(series: Series, index: WindowIndex, cfg: SplitConfig, inside: np.ndarray | None = None) -> list[Fold]:
+    """Folds cut on the time axis, with purge and embargo against each later part.
+
+    ``inside`` (a mask over the windows) restricts the folds to those windows: the tuning's inner folds.
+    """
     end_t = series.time[index.ends]
     reach_t = _reach_time(series, index, cfg.embargo)
-    cuts = _time_cuts(end_t, cfg.folds + 1)
+    inside = np.ones(len(end_t), bool) if inside is None else inside
+    cuts = _time_cuts(end_t[inside], cfg.folds + 1)
     lows = np.concatenate([[np.iinfo(np.int64).min], cuts])
     highs = np.concatenate([cuts, [np.iinfo(np.int64).max]])
     folds = []
     for k in range(1, cfg.folds + 1):
         train_lo = lows[0] if cfg.scheme == "expanding" else lows[k - 1]
         test_lo, test_hi = lows[k], highs[k]
-        part = np.flatnonzero((end_t >= train_lo) & (end_t < test_lo))
-        val_start = np.sort(end_t[part])[int(len(part) * (1 - cfg.val_fraction))] if len(part) else test_lo
-        train = part[(end_t[part] < val_start) & (reach_t[part] < val_start)]
-        val = part[(end_t[part] >= val_start) & (reach_t[part] < test_lo)]
-        test = np.flatnonzero((end_t >= test_lo) & (end_t < test_hi))
-        bounds = {"val_start": int(val_start), "test_start": int(test_lo), "test_stop": int(min(test_hi, end_t.max() + 1))}
-        folds.append(Fold(k, train, val, test, len(part) - len(train) - len(val), bounds))
+        part = np.flatnonzero(inside & (end_t >= train_lo) & (end_t < test_lo))
+        ordered, n = np.sort(end_t[part]), len(part)
+        cal_start = ordered[min(n - 1, int(n * (1 - cfg.calibration_fraction)))] if n and cfg.calibration_fraction \
+            else test_lo
+        val_start = ordered[int(n * (1 - cfg.calibration_fraction - cfg.val_fraction))] if n else test_lo
+        t, r = end_t[part], reach_t[part]
+        train = part[(t < val_start) & (r < val_start)]
+        val = part[(t >= val_start) & (t < cal_start) & (r < cal_start)]
+        calib = part[(t >= cal_start) & (r < test_lo)]
+        test = np.flatnonzero(inside & (end_t >= test_lo) & (end_t < test_hi))
+        stop = int(min(test_hi, end_t[inside].max() + 1))
+        bounds = {"val_start": int(val_start), **({"cal_start": int(cal_start)} if cfg.calibration_fraction else {}),
+                  "test_start": int(test_lo), "test_stop": stop}
+        folds.append(Fold(k, train, val, test, n - len(train) - len(val) - len(calib), bounds, calib))
     return folds
 
 
-def entity_folds(series: Series, index: WindowIndex, cfg: SplitConfig) -> list[Fold]:
-    """Folds over entities taken in order of first appearance; windows never cross entities, so no purge."""
-    n_entities = len(series.starts)
-    if n_entities < cfg.folds + 1:
+def _slices(k: int, n_train: int, cfg: SplitConfig) -> tuple[int, int]:
+    """Entities in fold k's validation and calibration slices (each at least one when asked for)."""
+    n_val = max(1, int(round(n_train * cfg.val_fraction)))
+    n_cal = max(1, int(round(n_train * cfg.calibration_fraction))) if cfg.calibration_fraction else 0
+    if n_val + n_cal >= n_train:
+        raise DataError(f"fold {k}: {n_train} training entities leave none to train on after a validation slice "
+                        f"of {n_val}" + (f" and a calibration slice of {n_cal}" if n_cal else "") +
+                        "; use fewer folds or a smaller split.val_fraction" +
+                        (" or split.calibration_fraction" if n_cal else ""))
+    return n_val, n_cal
+
+
+def entity_folds(series: Series, index: WindowIndex, cfg: SplitConfig,
+                 entities: np.ndarray | None = None) -> list[Fold]:
+    """Folds over entities taken in order of first appearance; windows never cross entities, so no purge.
+
+    ``entities`` (codes, in order) restricts the folds to those entities: the tuning's inner folds.
+    """
+    entities = np.arange(len(series.starts)) if entities is None else np.asarray(entities)
+    if len(entities) < cfg.folds + 1:
         raise DataError(f"split.by=entity with {cfg.folds} folds needs at least {cfg.folds + 1} entities; "
-                        f"the data has {n_entities}")
-    groups = np.array_split(np.arange(n_entities), cfg.folds + 1)
+                        f"the data has {len(entities)}")
+    groups = np.array_split(entities, cfg.folds + 1)
     window_entity = series.entity[index.ends]
     folds = []
     for k in range(1, cfg.folds + 1):
         train_groups = groups[:k] if cfg.scheme == "expanding" else groups[k - 1:k]
         train_entities = np.concatenate(train_groups)
-        n_val = max(1, int(round(len(train_entities) * cfg.val_fraction)))
-        if n_val >= len(train_entities):
-            raise DataError(f"fold {k}: {len(train_entities)} training entities leave none to train on after "
-                            f"a validation slice of {n_val}; use fewer folds or a smaller split.val_fraction")
-        train = np.flatnonzero(np.isin(window_entity, train_entities[:-n_val]))
-        val = np.flatnonzero(np.isin(window_entity, train_entities[-n_val:]))
+        n_val, n_cal = _slices(k, len(train_entities), cfg)
+        fit_end = len(train_entities) - n_val - n_cal
+        train = np.flatnonzero(np.isin(window_entity, train_entities[:fit_end]))
+        val = np.flatnonzero(np.isin(window_entity, train_entities[fit_end:fit_end + n_val]))
+        calib = np.flatnonzero(np.isin(window_entity, train_entities[fit_end + n_val:]))
         test = np.flatnonzero(np.isin(window_entity, groups[k]))
-        folds.append(Fold(k, train, val, test))
+        folds.append(Fold(k, train, val, test, calib=calib))
+    return folds
+
+
+def _checked(folds: list[Fold], cfg: SplitConfig, what: str = "fold") -> list[Fold]:
+    for fold in folds:
+        parts = ("train", "val", "calib", "test") if cfg.calibration_fraction else ("train", "val", "test")
+        for part in parts:
+            if len(getattr(fold, part)) == 0:
+                raise DataError(f"{what} {fold.k}: the {part} part holds no window after the purge; "
+                                "use fewer folds, a shorter window or horizon, or more data")
     return folds
 
 
@@ -98,13 +145,29 @@ def make_folds(series: Series, index: WindowIndex, cfg: SplitConfig) -> list[Fol
     """Walk-forward folds; every part must hold at least one window."""
     if len(index.ends) == 0:
         raise DataError("no complete window in the data: every entity is shorter than window + horizon")
-    folds = (entity_folds if cfg.by == "entity" else time_folds)(series, index, cfg)
-    for fold in folds:
-        for part in ("train", "val", "test"):
-            if len(getattr(fold, part)) == 0:
-                raise DataError(f"fold {fold.k}: the {part} part holds no window after the purge; "
-                                "use fewer folds, a shorter window or horizon, or more data")
-    return folds
+    return _checked((entity_folds if cfg.by == "entity" else time_folds)(series, index, cfg), cfg)
+
+
+def tuning_folds(series: Series, index: WindowIndex, cfg: SplitConfig, inner: int,
+                 before: int) -> list[Fold]:
+    """The tuning's inner walk-forward folds: ``inner`` folds over the windows before the first outer test block.
+
+    Split by time, ``before`` is a time at or before the first outer test block's start (see
+    ``autocorr.first_block_boundary``): a window is kept only when it ends before it and its target, plus the
+    embargo, reads no row at or after it (the purge). Split by entity, ``before`` is the number of leading
+    entities (the first of the K+1 outer blocks). Inner folds have no calibration slice: tuning reads
+    training and validation windows only.
+    """
+    inner_cfg = cfg.model_copy(update={"folds": inner, "calibration_fraction": 0.0})
+    if cfg.by == "entity":
+        folds = entity_folds(series, index, inner_cfg, np.arange(before))
+    else:
+        inside = (series.time[index.ends] < before) & (_reach_time(series, index, cfg.embargo) < before)
+        if inside.sum() < inner + 1:
+            raise DataError(f"tuning: {int(inside.sum())} window(s) end before the first outer test block, too few "
+                            f"for {inner} inner folds; use fewer folds (split.folds or tune.inner_folds) or more data")
+        folds = time_folds(series, index, inner_cfg, inside)
+    return _checked(folds, inner_cfg, "inner fold")
 
 
 def check_fold_positives(series: Series, index: WindowIndex, folds: list[Fold], min_positives: int) -> list[str]:
@@ -154,7 +217,7 @@ def training_rows(ends: np.ndarray, length: int, n_rows: int) -> np.ndarray:
 def fold_summary(series: Series, index: WindowIndex, fold: Fold) -> dict[str, object]:
     """Ranges and counts of each part, for the summary JSON and MLflow."""
     out: dict[str, object] = {"fold": fold.k, "purged": fold.purged}
-    for part in ("train", "val", "test"):
+    for part in fold.parts():
         pos = getattr(fold, part)
         times = series.time[index.ends[pos]]
         ents = np.unique(series.entity[index.ends[pos]])
@@ -183,6 +246,12 @@ class FoldWindows:
     test: WindowSet
     mean: np.ndarray  # (F,)
     scale: np.ndarray  # (F,)
+    calib: WindowSet | None = None  # None: no calibration slice, the threshold is chosen on val
+
+    def sets(self) -> dict[str, WindowSet]:
+        """The fold's window sets by part name (calib only when the fold has one)."""
+        out = {"train": self.train, "val": self.val, "test": self.test}
+        return out | ({"calib": self.calib} if self.calib is not None else {})
 
 
 SCALER_CHUNK_ROWS = 1 << 20
@@ -213,8 +282,9 @@ def scale_rows(rows: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndar
 
 
 def fold_windows(series: Series, index: WindowIndex, fold: Fold, length: int) -> FoldWindows:
-    """Scale all rows with the training part's statistics and cut the fold's three window sets."""
+    """Scale all rows with the training part's statistics and cut the fold's window sets."""
     mean, scale = fit_scaler(series.features, index.ends[fold.train], length)
     rows = scale_rows(series.features, mean, scale)
     parts = [window_set(rows, index, length, getattr(fold, p)) for p in ("train", "val", "test")]
-    return FoldWindows(*parts, mean=mean, scale=scale)
+    calib = window_set(rows, index, length, fold.calib) if len(fold.calib) else None
+    return FoldWindows(*parts, mean=mean, scale=scale, calib=calib)

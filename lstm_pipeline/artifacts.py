@@ -12,7 +12,7 @@ from lstm_core.splits import Fold
 from lstm_core.windows import WindowIndex, WindowSet
 from lstm_pipeline import workspace
 
-PARTS = ("train", "val", "test")
+PARTS = ("train", "val", "test", "calib")
 
 
 def put_table(df: pd.DataFrame) -> str:
@@ -61,7 +61,8 @@ def put_folds(folds: list[Fold]) -> str:
 def get_fold(uri: str, k: int) -> Fold:
     arrays = workspace.get_arrays(uri)
     meta = next(m for m in json.loads(str(arrays["meta"])) if m["k"] == k)
-    return Fold(k, *(arrays[f"{p}_{k}"] for p in PARTS), purged=meta["purged"], bounds=meta["bounds"])
+    parts = {p: arrays[f"{p}_{k}"] for p in PARTS if f"{p}_{k}" in arrays}  # folds stored before calib had none
+    return Fold(k, **parts, purged=meta["purged"], bounds=meta["bounds"])
 
 
 def put_windowsets(sets: dict[str, WindowSet], kind: str, rows_from: str | None = None, **extra: np.ndarray) -> str:

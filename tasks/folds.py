@@ -38,11 +38,13 @@ def _checkpoints(resampled: dict, fold_uri: str, k: int, config: PipelineConfig,
 
 @task(name="prepare-fold", task_run_name="prepare-fold-{k}", **COMPUTE_RETRY, **cached("window"))
 def prepare_fold(windows: dict, split: dict, k: int, config: PipelineConfig) -> str:
-    """Fit the scaler on fold k's training rows only and store its three window sets."""
+    """Fit the scaler on fold k's training rows only and store its window sets (train, val, calib, test).
+
+    The window length is the one the window stage cut (``window: auto`` resolved there), never re-read from
+    the config."""
     series, index = artifacts.get_series(windows["series_uri"])
-    fw = fold_windows(series, index, artifacts.get_fold(split["folds_uri"], k), config.window.length)
-    return artifacts.put_windowsets({"train": fw.train, "val": fw.val, "test": fw.test}, "fold",
-                                    mean=fw.mean, scale=fw.scale)
+    fw = fold_windows(series, index, artifacts.get_fold(split["folds_uri"], k), windows["length"])
+    return artifacts.put_windowsets(fw.sets(), "fold", mean=fw.mean, scale=fw.scale)
 
 
 @task(name="resample", task_run_name="resample-fold-{k}", **COMPUTE_RETRY, **cached("resample", "train"))
@@ -112,11 +114,11 @@ def fold_model(trained: dict, config: PipelineConfig) -> LSTMWindowModel | Balan
 @task(name="evaluate", task_run_name="evaluate-fold-{k}", **COMPUTE_RETRY,
       **cached("model", "train", "resample", "evaluate"))
 def evaluate_lstm(trained: dict, fold_uri: str, k: int, config: PipelineConfig) -> dict:
-    """Threshold on validation, metrics on test, for the trained LSTM."""
+    """Threshold on the calibration slice (validation without one), metrics on test, for the trained LSTM."""
     set_torch_threads(config)
     sets, _ = artifacts.get_windowsets(fold_uri)
     score = evaluate_fold(fold_model(trained, config), sets["train"], sets["val"], sets["test"],
-                          config.evaluate.threshold_metric, fit=False)
+                          config.evaluate.threshold_metric, fit=False, calib=sets.get("calib"))
     get_run_logger().info("fold %d: LSTM test PR-AUC %.4f, MCC %.4f at threshold %.3f", k,
                           score.metrics["pr_auc"], score.metrics["mcc"], score.threshold)
     return {"threshold": score.threshold, "metrics": score.metrics,
@@ -129,8 +131,8 @@ def evaluate_baselines(fold_uri: str, k: int, config: PipelineConfig) -> dict:
     sets, _ = artifacts.get_windowsets(fold_uri)
     out, scores = {}, {"y": sets["test"].y}
     for name in config.evaluate.baselines:
-        s = evaluate_fold(make_baseline(name, config.train.seed, config.evaluate.baseline_max_windows), sets["train"], sets["val"], sets["test"],
-                          config.evaluate.threshold_metric)
+        s = evaluate_fold(make_baseline(name, config.train.seed, config.evaluate.baseline_max_windows), sets["train"],
+                          sets["val"], sets["test"], config.evaluate.threshold_metric, calib=sets.get("calib"))
         out[name], scores[name] = {"threshold": s.threshold, "metrics": s.metrics}, s.test_scores
     get_run_logger().info("fold %d: baseline test PR-AUC %s", k,
                           ", ".join(f"{n} {o['metrics']['pr_auc']:.4f}" for n, o in out.items()))

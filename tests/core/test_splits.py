@@ -362,3 +362,96 @@ def test_scale_rows_is_float32_and_leaves_its_input_alone() -> None:
     assert out.dtype == np.float32
     np.testing.assert_array_equal(out, [[-1.0, -1.0], [1.0, 1.0]])
     np.testing.assert_array_equal(rows, [[1.0, 10.0], [3.0, 30.0]])
+
+
+# ---------------------------------------------------------------- calibration slice
+
+# L=2, H=1 → windows end at rows 1..28. K=1 → 2 blocks of 14: cut at sorted position 28//2 = 14 → row 15.
+# val_fraction = calibration_fraction = 0.25 over the part rows 1..14 (n = 14):
+#   cal_start = sorted position int(14·0.75) = 10 → row 11; val_start = int(14·0.5) = 7 → row 8.
+#   train: end+1 < 8 → 1..6; val: 8 ≤ end < 11 with end+1 < 11 → 8, 9;
+#   calib: end ≥ 11 with end+1 < 15 → 11..13; purged: rows 7, 10, 14.
+def test_calibration_slice_follows_validation_and_is_purged_like_it() -> None:
+    s = series_of(thirty_rows(), event_col="event", horizon=1)
+    idx = make_windows(s, 2)
+    (fold,) = make_folds(s, idx, SplitConfig(folds=1, val_fraction=0.25, calibration_fraction=0.25))
+    eq(idx.ends[fold.train], R(1, 6))
+    eq(idx.ends[fold.val], [8, 9])
+    eq(idx.ends[fold.calib], R(11, 13))
+    eq(idx.ends[fold.test], R(15, 28))
+    assert fold.purged == 3
+    assert fold.bounds == {"val_start": 80, "cal_start": 110, "test_start": 150, "test_stop": 281}
+    assert fold.parts() == ("train", "val", "calib", "test")
+
+
+def test_no_calibration_fraction_means_no_calibration_slice() -> None:
+    s = series_of(thirty_rows(), event_col="event", horizon=1)
+    idx = make_windows(s, 2)
+    (fold,) = make_folds(s, idx, SplitConfig(folds=1, val_fraction=0.25))
+    assert len(fold.calib) == 0 and fold.parts() == ("train", "val", "test")
+    eq(idx.ends[fold.val], R(11, 13))  # val_start = sorted position int(14·0.75) = 10 → row 11
+
+
+# expanding, val = cal = 0.25: fold 1 trains on m7 m2 m9 (val 1, calib 1 entity), fold 2 on m7 m2 m9 m1 m5
+def test_entity_calibration_slice_is_the_latest_entities() -> None:
+    s = series_of(fleet(), entity_col="unit", event_col="event", horizon=1)
+    idx = make_windows(s, 2)
+    folds = make_folds(s, idx, SplitConfig(by="entity", folds=2, val_fraction=0.25, calibration_fraction=0.25))
+    got = [[names(s, idx, getattr(f, p)) for p in ("train", "val", "calib", "test")] for f in folds]
+    assert got == [[{"m7"}, {"m2"}, {"m9"}, {"m1", "m5"}], [{"m7", "m2", "m9"}, {"m1"}, {"m5"}, {"m3", "m8"}]]
+
+
+def test_slices_must_leave_training_windows() -> None:
+    with pytest.raises(ValueError, match="val_fraction \\+ split.calibration_fraction must stay below 1"):
+        SplitConfig(val_fraction=0.5, calibration_fraction=0.5)
+
+
+def test_calibration_chooses_the_threshold_and_validation_does_not() -> None:
+    from lstm_core.evaluate import evaluate_fold
+    from lstm_core.windows import WindowSet
+
+    class Echo:  # scores each window by its last row's x
+        name = "echo"
+
+        def fit(self, train, val):
+            pass
+
+        def predict_proba(self, ws):
+            return ws.rows[ws.ends, 0]
+
+    rows = np.arange(12, dtype=np.float32)[:, None] / 10
+    def ws(ends, y):
+        ends = np.array(ends)
+        return WindowSet(rows, ends, 1, np.array(y), ends, np.zeros(len(ends), bool))
+    val, calib, test = ws([0, 1, 2, 3], [0, 1, 0, 1]), ws([4, 5, 6, 7], [0, 0, 1, 1]), ws([8, 9], [0, 1])
+    # on calib the scores 0.4 0.5 | 0.6 0.7 separate at 0.6; on val (0 1 0 1) the best MCC cut is 0.3
+    assert evaluate_fold(Echo(), val, val, test, calib=calib).threshold == pytest.approx(0.6)
+    assert evaluate_fold(Echo(), val, val, test).threshold == pytest.approx(0.3)
+
+
+# ---------------------------------------------------------------- tuning's inner folds
+
+# L=2, H=1, windows end at rows 1..28; the first outer test block starts at or after time 150 (row 15).
+# Inside: end < 15 and end+1 < 15 → rows 1..13. Two inner folds cut 13 windows at sorted positions 13//3 = 4
+# and 26//3 = 8 → rows 5 and 9. val_fraction 0.5:
+#   inner 1: part 1..4, val_start = position 2 → row 3: train end+1 < 3 → 1; val 3 with end+1 < 5 → 3; test 5..8
+#   inner 2: part 1..8, val_start = position 4 → row 5: train 1..3; val 5..7 (8 reaches 9); test 9..13
+def test_tuning_folds_read_only_windows_before_the_boundary() -> None:
+    from lstm_core.splits import tuning_folds
+
+    s = series_of(thirty_rows(), event_col="event", horizon=1)
+    idx = make_windows(s, 2)
+    cfg = SplitConfig(folds=3, val_fraction=0.5, calibration_fraction=0.2)
+    inner = tuning_folds(s, idx, cfg, 2, before=150)
+    got = [[list(idx.ends[getattr(f, p)]) for p in ("train", "val", "test")] for f in inner]
+    assert got == [[[1], [3], R(5, 8)], [R(1, 3), R(5, 7), R(9, 13)]]
+    assert all(len(f.calib) == 0 for f in inner)
+
+
+def test_tuning_folds_by_entity_use_the_first_outer_block_only() -> None:
+    from lstm_core.splits import tuning_folds
+
+    s = series_of(fleet(), entity_col="unit", event_col="event", horizon=1)
+    idx = make_windows(s, 2)
+    (inner,) = tuning_folds(s, idx, SplitConfig(by="entity", folds=2, val_fraction=0.25), 1, before=3)
+    assert [names(s, idx, getattr(inner, p)) for p in ("train", "val", "test")] == [{"m7"}, {"m2"}, {"m9"}]
