@@ -129,11 +129,6 @@ class SplitConfig(_Section):
     )
     embargo: int = Field(0, ge=0, description="Extra rows dropped before each later part, beyond the purge.")
 
-
-Strategy = Literal["none", "class_weight", "random_over", "random_under", "smote", "adasyn", "borderline_smote",
-                   "smote_tomek", "smote_enn", "balanced_bagging"]
-STRATEGIES: tuple[str, ...] = get_args(Strategy)
-# Strategies that remove majority windows rather than add minority ones: their natural ratio is 1 (balanced).
     @model_validator(mode="after")
     def _slices_leave_training(self) -> SplitConfig:
         if self.val_fraction + self.calibration_fraction >= 1:
@@ -141,6 +136,11 @@ STRATEGIES: tuple[str, ...] = get_args(Strategy)
                              "part needs windows to train on")
         return self
 
+
+Strategy = Literal["none", "class_weight", "random_over", "random_under", "smote", "adasyn", "borderline_smote",
+                   "smote_tomek", "smote_enn", "balanced_bagging"]
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
+# Strategies that remove majority windows rather than add minority ones: their natural ratio is 1 (balanced).
 UNDER_SAMPLERS = ("random_under", "balanced_bagging")
 
 
