@@ -10,6 +10,7 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.common import prologue, results, submit_baselines, submit_lstm, submit_prepare
+from lstm_core.autocorr import with_length
 from lstm_core.config import PipelineConfig, Strategy
 from lstm_core.data import DataError
 from lstm_pipeline import progress
@@ -62,6 +63,7 @@ def compare_resampling(config: PipelineConfig, strategies: list[Strategy]) -> di
     run_id = start_comparison(config, loaded, strategies)
     try:
         loaded, windows, split = prologue(loaded, run_id, config)
+        config = with_length(config, windows["length"])  # window: auto, resolved once by the window stage
         prepared = submit_prepare(windows, split, config)
         baselines = {k: submit_baselines(uri, k, config) for k, uri in prepared.items()}
         configs = {s: with_strategy(config, s) for s in strategies}

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from prefect import flow
-from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.common import prologue, results, submit_baselines, submit_lstm, submit_prepare
+from lstm_core.autocorr import with_length
 from lstm_core.config import PipelineConfig
-from lstm_pipeline import progress
+from lstm_pipeline import naming, progress
 from lstm_pipeline.report import run_name
 from tasks.data import load_data
 from tasks.interpret import interpret_final
@@ -28,15 +28,15 @@ from tasks.tracking import (
 log_fold_once = log_fold.with_options(**cached("register"))
 
 
-def _flow_run_name() -> str:
-    """Runs read like the MLflow parent run: '<file>-w<window>-<strategy>'."""
-    config = flow_run.parameters["config"]
+def _derived_name(parameters: dict) -> str:
+    """'<file>-w<window>-<strategy>'; the run's due minute follows it (``naming.keep_given_name``)."""
+    config = parameters["config"]
     return run_name(config if isinstance(config, PipelineConfig) else PipelineConfig.model_validate(config))
 
 
 # One worker thread unless the caller picks another runner (lstm_pipeline.execution.task_runner): two folds
 # training in threads of one process would share torch's global RNG and lose reproducibility.
-@flow(name="training_pipeline", flow_run_name=_flow_run_name, log_prints=True,
+@flow(name="training_pipeline", flow_run_name=naming.keep_given_name(_derived_name), log_prints=True,
       task_runner=ThreadPoolTaskRunner(max_workers=1))
 def training_pipeline(config: PipelineConfig) -> dict:
     """Can an LSTM warn of the event? Purged walk-forward folds against baselines, then register.
@@ -48,6 +48,7 @@ def training_pipeline(config: PipelineConfig) -> dict:
     run_id = open_run(config, loaded)
     try:
         loaded, windows, split = prologue(loaded, run_id, config)
+        config = with_length(config, windows["length"])  # window: auto, resolved once by the window stage
         submitted = {}
         for k, fold_uri in submit_prepare(windows, split, config).items():
             submitted[k] = {**submit_lstm(fold_uri, k, config), "baselines": submit_baselines(fold_uri, k, config)}

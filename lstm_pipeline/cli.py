@@ -43,7 +43,8 @@ LabelOpt = typer.Option(None, "--label-col", help="0/1 label per row (label mode
 EventOpt = typer.Option(None, "--event-col", help="0/1 event per row (event mode, with --horizon).")
 HorizonOpt = typer.Option(None, "--horizon", help="Event mode: warn this many rows ahead.")
 LookaheadOpt = typer.Option(None, "--label-lookahead", help="Label mode: rows past its own that a label looks at.")
-WindowOpt = typer.Option(None, "--window", help="Window length in rows.")
+WindowOpt = typer.Option(None, "--window", help="Window length in rows, or auto (from the autocorrelation of "
+                         "the rows before the first test block).")
 GapOpt = typer.Option(None, "--max-gap", help="Drop windows spanning a larger time gap ('2h', or steps).")
 SepOpt = typer.Option(None, "--sep", help="CSV delimiter (default ',').")
 MaxMbOpt = typer.Option(None, "--max-file-mb", help="Refuse larger files (default 1024 MB).")
@@ -70,13 +71,13 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _run_training(cfg: PipelineConfig, summary_json: Optional[Path]) -> dict:
+def _run_training(cfg: PipelineConfig, summary_json: Optional[Path], run_name: Optional[str] = None) -> dict:
     """Run the training flow with progress bars; bad input ends in a one-line error, not a traceback."""
     from lstm_pipeline import runner
 
     if cfg.data.path is None:
         _fail("no data: pass --data FILE or set data.path in --config")
-    summary = _reported(lambda: runner.run_training(cfg, console))
+    summary = _reported(lambda: runner.run_training(cfg, console, run_name))
     _write_json(summary_json, summary, "summary")
     return summary
 
@@ -94,7 +95,7 @@ def train(
     config: Optional[Path] = ConfigOpt, data: Optional[str] = DataOpt, time_col: Optional[str] = TimeOpt,
     entity_col: Optional[str] = EntityOpt, features: Optional[str] = FeaturesOpt, label_col: Optional[str] = LabelOpt,
     event_col: Optional[str] = EventOpt, horizon: Optional[int] = HorizonOpt,
-    label_lookahead: Optional[int] = LookaheadOpt, window: Optional[int] = WindowOpt,
+    label_lookahead: Optional[int] = LookaheadOpt, window: Optional[str] = WindowOpt,
     max_gap: Optional[str] = GapOpt,
     folds: Optional[int] = typer.Option(None, "--folds", help="Walk-forward folds."),
     split_by: Optional[str] = typer.Option(None, "--split-by", help="time | entity"),
@@ -106,6 +107,8 @@ def train(
     model_name: Optional[str] = typer.Option(None, "--model-name", help="Registered model name."),
     experiment: Optional[str] = typer.Option(None, "--experiment", help="MLflow experiment."),
     summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Write the run summary here."),
+    run_name: Optional[str] = typer.Option(None, "--run-name", help="Name of the run in Prefect and MLflow "
+                                           "(default: file, window, strategy and start minute)."),
     sep: Optional[str] = SepOpt, max_file_mb: Optional[float] = MaxMbOpt, missing: Optional[str] = MissingOpt,
     min_positives: Optional[int] = MinPosOpt,
     executor: Optional[str] = ExecutorOpt, dask_address: Optional[str] = DaskAddressOpt,
@@ -113,7 +116,7 @@ def train(
     """Walk-forward evaluation of an LSTM against baselines on your data, then register the final model."""
     flags = {k: v for k, v in locals().items() if k in FLAG_FIELDS}
     cfg = build_config(config, **flags)
-    _run_training(cfg, summary_json)
+    _run_training(cfg, summary_json, run_name)
 
 
 @app.command("compare-resampling")
@@ -121,7 +124,7 @@ def compare_resampling(
     config: Optional[Path] = ConfigOpt, data: Optional[str] = DataOpt, time_col: Optional[str] = TimeOpt,
     entity_col: Optional[str] = EntityOpt, features: Optional[str] = FeaturesOpt, label_col: Optional[str] = LabelOpt,
     event_col: Optional[str] = EventOpt, horizon: Optional[int] = HorizonOpt,
-    label_lookahead: Optional[int] = LookaheadOpt, window: Optional[int] = WindowOpt,
+    label_lookahead: Optional[int] = LookaheadOpt, window: Optional[str] = WindowOpt,
     max_gap: Optional[str] = GapOpt,
     strategies: str = typer.Option("none,class_weight,smote", "--strategies",
                                    help="Comma-separated, from: " + ", ".join(STRATEGIES)),
@@ -224,6 +227,7 @@ def validate(
         _fail(str(exc))
     if report.success:  # windows and folds only mean something on data that holds its contract
         kept = tuple(f for f in spec.features if f not in report.dropped)
+        cfg = _resolved_window(df, replace(spec, features=kept), cfg)
         report = report.extended(fold_checks(df, replace(spec, features=kept), cfg))
     table = Table("check", "column", "severity", "result", "observed", title=f"Data contract: {cfg.data.path}")
     style = {"FAIL": "[red]FAIL[/]", "warn": "[yellow]warn[/]", "pass": "pass"}
@@ -236,6 +240,24 @@ def validate(
         console.print(f"Data Docs: {report.docs}", highlight=False, soft_wrap=True)
     if not report.success:
         _fail(report.message(), code=1)
+
+
+def _resolved_window(df, spec, cfg: PipelineConfig) -> PipelineConfig:
+    """``window: auto`` resolved once, as the training flow would, and said; a config with a number is returned
+    as it is. When the rows cannot be laid out, the fold check that follows reports why."""
+    if cfg.window.length != "auto":
+        return cfg
+    from lstm_core.autocorr import resolve_length
+    from lstm_core.data import apply_missing, to_series
+
+    try:
+        rows, _ = apply_missing(df, spec, cfg.data.missing, cfg.data.ffill_limit)
+        resolved, found = resolve_length(to_series(rows, spec), cfg)
+    except DataError:
+        return cfg
+    console.print(f"window: auto → {resolved.window.length} rows (autocorrelation of {found.rows} rows, "
+                  f"{found.boundary})", highlight=False, soft_wrap=True)
+    return resolved
 
 
 @app.command()

@@ -48,8 +48,10 @@ def _failures_reported_once() -> Iterator[None]:
             handler.removeFilter(only)
 
 
-def run_training(cfg: PipelineConfig, console: Console) -> dict[str, Any]:
-    """Run ``training_pipeline`` with a fold bar and an epoch bar; print the verdict table."""
+def run_training(cfg: PipelineConfig, console: Console, run_name: str | None = None) -> dict[str, Any]:
+    """Run ``training_pipeline`` with a fold bar and an epoch bar; print the verdict table.
+
+    ``run_name`` names the run in Prefect and MLflow; without it the flow derives one."""
     settings.prepare_home()
     _quiet_console()
     from flows.training import training_pipeline  # imported late: Prefect reads its settings at import
@@ -73,12 +75,21 @@ def run_training(cfg: PipelineConfig, console: Console) -> dict[str, Any]:
         progress.set_reporter(on_event)
         try:
             with _failures_reported_once():
-                summary = training_pipeline.with_options(task_runner=task_runner(cfg))(cfg)
+                named = {"flow_run_name": lambda: run_name} if run_name else {}
+                summary = training_pipeline.with_options(task_runner=task_runner(cfg), **named)(cfg)
         finally:
             progress.set_reporter(None)
         bars.update(folds, completed=cfg.split.folds, info="done")
+    print_window(cfg, summary["config"]["window"]["length"], console)
     print_summary(summary, console)
     return summary
+
+
+def print_window(cfg: PipelineConfig, length: int, console: Console) -> None:
+    """Say what ``window: auto`` resolved to (the flow's window stage resolved it once, before windowing)."""
+    if cfg.window.length == "auto":
+        console.print(f"window: auto → {length} rows (autocorrelation of the rows before the first test block; "
+                      "plotted as plots/acf.png on the run)", highlight=False, soft_wrap=True)
 
 
 def print_summary(summary: dict[str, Any], console: Console) -> None:
@@ -94,7 +105,12 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     console.print(verdict(summary, bold=""), soft_wrap=True)
     reg = summary["registered_model"]
     console.print(f"MLflow run {summary['mlflow']['run_id']} ({summary['mlflow']['tracking_uri']})")
-    if reg.get("version"):
+    if summary["mlflow"].get("run_url"):
+        console.print(f"  {summary['mlflow']['run_url']}", soft_wrap=True)
+    if reg.get("unchanged"):
+        console.print(f"[bold]{reg['name']}[/] unchanged since version {reg['version']} (same data, config and "
+                      "code): nothing registered", soft_wrap=True)
+    elif reg.get("version"):
         console.print(f"registered [bold]{reg['name']}[/] version {reg['version']} as '{reg['alias']}' "
                       f"→ models:/{reg['name']}@{reg['alias']}", soft_wrap=True)
     if reg.get("gate"):
@@ -129,6 +145,7 @@ def run_comparison(cfg: PipelineConfig, strategies: list[str], console: Console)
         finally:
             progress.set_reporter(None)
         bars.update(runs, completed=len(strategies) * cfg.split.folds, info="done")
+    print_window(cfg, result["window_length"], console)
     print_comparison(result, console)
     return result
 

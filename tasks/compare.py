@@ -13,10 +13,12 @@ from prefect.artifacts import create_table_artifact
 from lstm_core.config import PipelineConfig, flatten
 from lstm_core.evaluate import FoldScore, best_baseline, summarise_models
 from lstm_pipeline import plots, report, settings, tracking, workspace
+from lstm_pipeline.execution import releases_memory
 from tasks.policy import IO_RETRY
 
 
 @task(name="start-comparison", **IO_RETRY)
+@releases_memory
 def start_comparison(config: PipelineConfig, loaded: dict, strategies: list[str]) -> str:
     """Open the parent run: the shared config (without a strategy), the strategies and the data fingerprint."""
     fp = loaded["fingerprint"]
@@ -28,6 +30,7 @@ def start_comparison(config: PipelineConfig, loaded: dict, strategies: list[str]
 
 
 @task(name="start-strategy", task_run_name="start-{strategy}", **IO_RETRY)
+@releases_memory
 def start_strategy(run_id: str, config: PipelineConfig, strategy: str) -> str:
     """A child run for one strategy, holding its resample settings."""
     params = flatten(config.resample.model_dump(mode="json"), "resample.")
@@ -36,6 +39,7 @@ def start_strategy(run_id: str, config: PipelineConfig, strategy: str) -> str:
 
 
 @task(name="log-strategy", task_run_name="log-{strategy}", **IO_RETRY)
+@releases_memory
 def log_strategy(child_id: str, strategy: str, runs: list[dict]) -> dict:
     """Per-fold test metrics (step = fold) and their mean ± std and pooled values on the strategy's run."""
     per_fold, ys, params = [], [], {}
@@ -61,6 +65,7 @@ def log_strategy(child_id: str, strategy: str, runs: list[dict]) -> dict:
 
 
 @task(name="fail-strategy", task_run_name="fail-{strategy}", **IO_RETRY)
+@releases_memory
 def fail_strategy(child_id: str, strategy: str, error: str) -> dict:
     """A strategy that cannot run on these folds: its run is FAILED, with the reason; the others go on."""
     tracking.set_tags(child_id, {"error": error[:5000]})
@@ -80,6 +85,7 @@ def _baselines(folds: list[dict]) -> dict[str, dict]:
 
 
 @task(name="compare", **IO_RETRY)
+@releases_memory
 def compare(run_id: str, config: PipelineConfig, folds: list[dict], outcomes: dict[str, dict]) -> dict:
     """The table of strategies next to the best baseline: Prefect table artifact, CSV, JSON and a plot in MLflow."""
     baselines = _baselines(folds)
@@ -90,7 +96,7 @@ def compare(run_id: str, config: PipelineConfig, folds: list[dict], outcomes: di
     tracking.log_metrics(run_id, {f"{s}_{k}": out["metrics"][k] for s, out in outcomes.items() if out["status"] == "ok"
                                   for k in ("pr_auc_mean", "pr_auc_std", "mcc_mean", "mcc_std")})
     result = {"verdict": verdict, "rows": rows, "best_baseline": best, "baselines": baselines,
-              "strategies": outcomes, "folds": [f["summary"] for f in folds],
+              "strategies": outcomes, "folds": [f["summary"] for f in folds], "window_length": config.window.length,
               "mlflow": {"tracking_uri": settings.tracking_uri(), "run_id": run_id}}
     with tempfile.TemporaryDirectory() as tmp:
         csv, js = Path(tmp) / "resampling_comparison.csv", Path(tmp) / "resampling_comparison.json"

@@ -235,3 +235,31 @@ def test_per_fold_table_artifact_puts_each_baseline_beside_the_lstm(landed):
         best = max(("prior", "persistence", "logistic", "hgb"), key=lambda m: metrics[m]["pr_auc"])
         assert row["best baseline"] == best
         assert row["LSTM − best PR-AUC"] == f"{metrics['lstm']['pr_auc'] - metrics[best]['pr_auc']:+.3f}"
+
+
+def test_train_with_window_auto_runs_end_to_end(tmp_path, home):
+    """`train --window auto` over a YAML config: resolved once by the window stage, used by every later stage."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from lstm_pipeline.cli import app
+    from tests.conftest import make_telemetry
+
+    data, cfg_file, out = tmp_path / "telemetry.csv", tmp_path / "auto.yaml", tmp_path / "summary.json"
+    make_telemetry().to_csv(data, index=False)
+    cfg_file.write_text(yaml.safe_dump({"window": {"length": 24, "auto_min": 4, "auto_max": 12},
+                                        "model": {"hidden": 8, "layers": 1}, "split": {"val_fraction": 0.3}}))
+    result = CliRunner().invoke(app, ["train", "--config", str(cfg_file), "--data", str(data), "--time-col",
+                                      "timestamp", "--entity-col", "machine", "--event-col", "failure", "--horizon",
+                                      "3", "--window", "auto", "--folds", "2", "--epochs", "1", "--batch-size", "64",
+                                      "--model-name", "auto-window-test", "--summary-json", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(out.read_text())
+    length = summary["config"]["window"]["length"]
+    assert isinstance(length, int) and 4 <= length <= 12
+    assert f"window: auto → {length} rows" in result.output
+    client = MlflowClient(settings.tracking_uri(), settings.tracking_uri())
+    run = client.get_run(summary["mlflow"]["run_id"])
+    assert run.data.params["window.length"] == "auto"
+    assert run.data.params["window.length_resolved"] == str(length)
+    assert summary["registered_model"]["version"] == 1
