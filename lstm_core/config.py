@@ -57,6 +57,11 @@ class DataConfig(_Section):
     min_positives: int = Field(
         1, ge=0, description="Positive windows every fold's training and test part must hold, or the run stops before training."
     )
+    near_constant: Literal["drop", "keep"] = Field(
+        "drop", description="Features the contract flags as near-constant (one value in at least 95% of rows, "
+        "and distinct values in at most 10% of them): drop them from the features, or keep them. Scaled, such a "
+        "feature is a row of zeros with rare spikes of many standard deviations.",
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> DataConfig:
@@ -217,21 +222,64 @@ class ModelConfig(_Section):
         description="Gaussian noise (in scaled units: standard deviations of each feature) added to training "
         "windows only; validation, test and scoring never see it.",
     )
+    head_summaries: bool = Field(
+        False,
+        description="Window-summary head: the output layer also reads each window's per-feature mean, last value "
+        "and least-squares slope (the summaries the logistic baseline is fitted on), joined with the last state "
+        "(or the attention context). False: the head reads the recurrent state only.",
+    )
 
 
 class TrainConfig(_Section):
-    """The optimisation loop."""
+    """The optimisation loop. Its budget is counted in optimiser steps, so small and large data both train enough."""
 
-    epochs: int = Field(20, ge=1, description="Maximum epochs per fold.")
+    epochs: int = Field(
+        20, ge=1, description="Passes over the training windows that make the step budget (epochs × steps per "
+        "epoch), raised to min_steps when the data is small.",
+    )
+    min_steps: int = Field(
+        1500, ge=0, description="Floor of the step budget: a fold with few windows makes more passes instead of "
+        "stopping after a few hundred steps.",
+    )
     batch_size: int = Field(256, ge=1, description="Windows per optimisation step.")
-    lr: float = Field(1e-3, gt=0, description="AdamW learning rate.")
+    lr: float = Field(1e-3, gt=0, description="AdamW peak learning rate.")
     weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay.")
     clip_norm: float = Field(1.0, gt=0, description="Gradient-norm clipping.")
-    patience: int = Field(5, ge=1, description="Early stopping: epochs without a better validation PR-AUC.")
-    lr_patience: int = Field(2, ge=0, description="ReduceLROnPlateau patience, in epochs.")
-    lr_factor: float = Field(0.5, gt=0, lt=1, description="ReduceLROnPlateau factor.")
+    schedule: Literal["cosine", "plateau", "constant"] = Field(
+        "cosine", description="Learning rate over the step budget. cosine: linear warmup, then cosine decay to "
+        "zero at the end of the budget. plateau: ReduceLROnPlateau on the selection criterion, checked at each "
+        "evaluation. constant: lr throughout.",
+    )
+    warmup_fraction: float = Field(0.05, ge=0, lt=1, description="schedule=cosine: share of the budget spent warming up.")
+    evaluations: int = Field(
+        30, ge=1, description="Validation evaluations over the step budget (one every budget/evaluations steps); "
+        "patience and lr_patience count them.",
+    )
+    patience: int = Field(10, ge=1, description="Early stopping: evaluations without a better selection criterion.")
+    lr_patience: int = Field(3, ge=0, description="schedule=plateau: evaluations without improvement before the rate drops.")
+    lr_factor: float = Field(0.5, gt=0, lt=1, description="schedule=plateau: factor the rate drops by.")
+    select_on: Literal["val_loss", "val_pr_auc"] = Field(
+        "val_loss", description="What early stopping and the kept weights read on the validation slice: its "
+        "(unweighted) loss, or its PR-AUC averaged over the last three evaluations. Either falls back to the "
+        "loss when the slice has no positives.",
+    )
+    ema_decay: float | None = Field(
+        0.99, ge=0, lt=1, description="Weight averaging: validation, the kept weights and the final model use an "
+        "exponential moving average of the weights with this per-step decay; null: the raw weights.",
+    )
+    loss_weight: Literal["none", "balanced"] = Field(
+        "none", description="balanced: positives weigh negatives/positives in the loss (the baselines' balanced "
+        "class weights); none: every window weighs 1. resample.strategy=class_weight sets the weight itself.",
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA (bf16 autocast) when present.")
     seed: int = Field(42, description="Seeds numpy, torch and the resampler.")
+
+    @model_validator(mode="after")
+    def _patience_order(self) -> TrainConfig:
+        if self.schedule == "plateau" and self.lr_patience >= self.patience:
+            raise ValueError("train.lr_patience must be below train.patience: the rate must get its chance to "
+                             "drop before early stopping ends the run")
+        return self
 
 
 class EvaluateConfig(_Section):

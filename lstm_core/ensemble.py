@@ -20,7 +20,8 @@ from lstm_core.windows import WindowSet
 def fit_members(train: WindowSet, val: WindowSet | None, model_cfg: ModelConfig, train_cfg: TrainConfig,
                 resample_cfg: ResampleConfig, epochs: int | None = None,
                 on_epoch: EpochCallback | None = None,
-                checkpoint_for: Callable[[int], Checkpointer] | None = None) -> list[TrainResult]:
+                checkpoint_for: Callable[[int], Checkpointer] | None = None, steps: int | None = None,
+                schedule_steps: int | None = None) -> list[TrainResult]:
     """Train ``resample_cfg.bagging_estimators`` LSTMs, each on all positives plus its own negatives.
 
     ``checkpoint_for(i)`` gives member i (from 1) its own checkpoint, so a resumed fold skips finished members.
@@ -31,7 +32,7 @@ def fit_members(train: WindowSet, val: WindowSet | None, model_cfg: ModelConfig,
         report = None if on_epoch is None else (lambda row, i=i: on_epoch({**row, "member": i + 1}))
         checkpoint = None if checkpoint_for is None else checkpoint_for(i + 1)
         results.append(fit_lstm(train.subset(idx), val, model_cfg, member_cfg, epochs=epochs, on_epoch=report,
-                                checkpoint=checkpoint))
+                                checkpoint=checkpoint, steps=steps, schedule_steps=schedule_steps))
     return results
 
 

@@ -1,4 +1,5 @@
-"""The network: stacked LSTM or GRU layers, optional attention pooling, one logit per window. Nothing else lives here.
+"""The network: stacked LSTM or GRU layers, optional attention pooling, an optional window-summary input to the
+head, one logit per window. Nothing else lives here.
 
 Two layouts share one forward:
 - stacked (the default): one fused ``nn.LSTM``/``nn.GRU`` of ``layers`` layers, attribute ``lstm`` (or ``gru``);
@@ -16,7 +17,23 @@ from lstm_core.config import ModelConfig
 
 # Attributes a network pickled before the variants existed lacks; their values reproduce that network.
 _PLAIN = {"cell": "lstm", "pooling": "last", "bidirectional": False, "layered": False, "residual": False,
-          "recurrent_dropout": 0.0, "noise_std": 0.0}
+          "recurrent_dropout": 0.0, "noise_std": 0.0, "head_summaries": False}
+
+# Per-feature statistics the head reads with ``head_summaries``: the logistic baseline's mean, last and slope.
+HEAD_SUMMARIES = ("mean", "last", "change")
+
+
+def window_summaries(x: torch.Tensor) -> torch.Tensor:
+    """(B, L, F) windows -> (B, 3F): per-feature mean, last value and least-squares slope × (L − 1).
+
+    The slope is the baseline's per-step slope stretched over the window (the fitted line's rise from the first
+    row to the last), so all three are on the scale of the scaled features. Stat-major: all means, then lasts.
+    """
+    length = x.shape[1]
+    centred = torch.arange(length, dtype=x.dtype, device=x.device) - (length - 1) / 2  # (L,), sums to 0
+    ss = float((centred * centred).sum())
+    change = (torch.einsum("l,blf->bf", centred, x) / ss * (length - 1)) if ss > 0 else torch.zeros_like(x[:, 0])
+    return torch.cat([x.mean(dim=1), x[:, -1], change], dim=-1)
 
 
 def lstm_steps(x: torch.Tensor, w_ih, w_hh, b_ih, b_hh, mask: torch.Tensor | None = None,
@@ -85,6 +102,7 @@ class LSTMClassifier(nn.Module):
         self.cell, self.pooling, self.bidirectional = cfg.cell, cfg.pooling, cfg.bidirectional
         self.residual, self.recurrent_dropout = cfg.residual, cfg.recurrent_dropout
         self.noise_std = cfg.augment_noise_std
+        self.head_summaries = cfg.head_summaries
         self.layered = cfg.layer_norm or cfg.residual or cfg.recurrent_dropout > 0
         rnn = nn.LSTM if cfg.cell == "lstm" else nn.GRU
         width = cfg.hidden * (2 if cfg.bidirectional else 1)  # D: what each layer emits per step
@@ -98,7 +116,8 @@ class LSTMClassifier(nn.Module):
                                         dropout=cfg.dropout if cfg.layers > 1 else 0.0,
                                         bidirectional=cfg.bidirectional))
         self.drop = nn.Dropout(cfg.dropout)
-        self.head = nn.Linear(width, 1)
+        extra = len(HEAD_SUMMARIES) * n_features if cfg.head_summaries else 0
+        self.head = nn.Linear(width + extra, 1)
         if cfg.layer_norm:
             self.norms = nn.ModuleList(nn.LayerNorm(width) for _ in range(cfg.layers))
         if cfg.pooling == "attention_additive":
@@ -191,5 +210,8 @@ class LSTMClassifier(nn.Module):
         if self.training and self.noise_std > 0:  # augmentation: training windows only
             x = x + self.noise_std * torch.randn_like(x)
         ctx, weights = self.pool(self.encode(x))  # (B, D), (B, L) | None
-        logits = self.head(self.drop(ctx)).squeeze(-1)  # (B,)
+        ctx = self.drop(ctx)
+        if self.head_summaries:  # the summaries are joined after dropout: the head always sees them whole
+            ctx = torch.cat([ctx, window_summaries(x).to(ctx.dtype)], dim=-1)  # (B, D + 3F)
+        logits = self.head(ctx).squeeze(-1)  # (B,)
         return (logits, weights) if return_attention else logits

@@ -40,7 +40,12 @@ class Checkpointer(Protocol):
 
 @dataclass
 class TrainResult:
-    """What one training run produced."""
+    """What one training run produced.
+
+    ``best_epoch`` counts evaluations (history rows), ``best_step`` optimiser steps; ``schedule_steps`` is the
+    step budget the learning-rate schedule spanned. A refit that should train like this run passes
+    ``steps=best_step, schedule_steps=schedule_steps`` to ``fit_lstm``.
+    """
 
     state_dict: dict[str, torch.Tensor]
     n_features: int
@@ -49,6 +54,41 @@ class TrainResult:
     best_val_pr_auc: float = float("nan")
     device: str = "cpu"
     seconds: float = 0.0
+    best_step: int = 0
+    schedule_steps: int = 0
+    pos_weight: float | None = None
+
+
+def step_budget(n_windows: int, cfg: TrainConfig, epochs: int | None = None) -> int:
+    """Optimiser steps a run may take: ``cfg.epochs`` passes over ``n_windows``, raised to ``cfg.min_steps``.
+
+    An explicit ``epochs`` (a caller that wants exactly so many passes) is taken as it is, without the floor.
+    """
+    per_epoch = math.ceil(n_windows / cfg.batch_size)
+    if epochs is not None:
+        return max(epochs * per_epoch, 1)
+    return max(cfg.epochs * per_epoch, cfg.min_steps, 1)
+
+
+def lr_factor(step: int, total: int, cfg: TrainConfig) -> float:
+    """Multiplier of ``cfg.lr`` for optimiser step ``step`` (0-based) of a ``total``-step budget.
+
+    cosine: rises linearly over the first ``warmup_fraction`` of the budget (step 0 gets 1/warmup), then follows
+    half a cosine from 1 down to 0 at step ``total``. Other schedules: 1 (plateau moves the rate itself).
+    """
+    if cfg.schedule != "cosine":
+        return 1.0
+    warmup = int(cfg.warmup_fraction * total)
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def balanced_pos_weight(y: np.ndarray) -> float | None:
+    """negatives / positives: the weight that makes both classes count alike (None without both classes)."""
+    pos = int(np.sum(y))
+    return None if pos == 0 or pos == len(y) else (len(y) - pos) / pos
 
 
 def resolve_device(name: str) -> torch.device:
@@ -103,13 +143,18 @@ def _autocast(device: torch.device):
 
 @torch.inference_mode()
 def predict_logits(model: nn.Module, data: DeviceWindows, batch_size: int = 8192) -> torch.Tensor:
-    """Logits for every window, in large batches."""
+    """Logits for every window, in large batches, in fp32 on every device.
+
+    Autocast is for training steps only: bf16 keeps 8 bits of mantissa, which ties close scores and moves
+    thresholds, so validation, test and scoring never run under it (autocast is switched off explicitly, in
+    case the caller runs inside an autocast region).
+    """
     model.eval()
     out = []
     for start in range(0, len(data), batch_size):
         idx = torch.arange(start, min(start + batch_size, len(data)), device=data.device)
-        with _autocast(data.device):
-            out.append(model(data.batch(idx)[0]).float())
+        with torch.autocast(data.device.type, enabled=False):
+            out.append(model(data.batch(idx)[0].float()))
     return torch.cat(out) if out else torch.zeros(0)
 
 
@@ -120,39 +165,33 @@ def predict_proba(model: nn.Module, ws: WindowSet, device: str = "auto", batch_s
     return torch.sigmoid(predict_logits(model, DeviceWindows(ws, dev), batch_size)).cpu().numpy().astype(np.float64)
 
 
-def _val_score(model: nn.Module, val: DeviceWindows, loss_fn: nn.Module) -> tuple[float, float]:
+def _val_score(model: nn.Module, val: DeviceWindows) -> tuple[float, float]:
+    """Unweighted BCE and PR-AUC (nan without both classes) of ``model`` on the validation windows."""
     logits = predict_logits(model, val)
-    loss = float(loss_fn(logits, val.y))
+    loss = float(nn.functional.binary_cross_entropy_with_logits(logits, val.y))
     y = val.y.cpu().numpy()
     if 0 < y.sum() < len(y):
         return loss, float(average_precision_score(y, torch.sigmoid(logits).cpu().numpy()))
     return loss, float("nan")
 
 
-def _train_epoch(model, data: DeviceWindows, opt, loss_fn, cfg: TrainConfig, gen: torch.Generator) -> float:
+def _train_step(model, x: torch.Tensor, y: torch.Tensor, opt, loss_fn, cfg: TrainConfig) -> float:
     model.train()
-    order = torch.randperm(len(data), generator=gen).to(data.device)
-    total, seen = 0.0, 0
-    for start in range(0, len(data), cfg.batch_size):
-        idx = order[start:start + cfg.batch_size]
-        x, y = data.batch(idx)
-        with _autocast(data.device):
-            logits = model(x)
-        loss = loss_fn(logits.float(), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
-        opt.step()
-        total += float(loss.detach()) * len(idx)
-        seen += len(idx)
-    return total / max(seen, 1)
+    with _autocast(x.device):
+        logits = model(x)
+    loss = loss_fn(logits.float(), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
+    opt.step()
+    return float(loss.detach())
 
 
 def _run_identity(train: WindowSet, val: WindowSet | None, model_cfg: ModelConfig, train_cfg: TrainConfig,
-                  pos_weight: float | None, epochs: int) -> str:
-    """What a checkpoint must match to be resumed: the configs, the epoch budget and the data's shape."""
+                  pos_weight: float | None, budget: tuple[int, int]) -> str:
+    """What a checkpoint must match to be resumed: the configs, the step budget and the data's shape."""
     tree = {"model": model_cfg.model_dump(mode="json"), "train": train_cfg.model_dump(mode="json"),
-            "pos_weight": pos_weight, "epochs": epochs, "windows": [len(train), train.n_features, train.length],
+            "pos_weight": pos_weight, "budget": list(budget), "windows": [len(train), train.n_features, train.length],
             "val": None if val is None else len(val)}
     return hashlib.sha256(json.dumps(tree, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -172,6 +211,11 @@ def _set_rng_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+def _smoothed(history: list[dict[str, float]], key: str, span: int = 3) -> float:
+    values = [row[key] for row in history[-span:]]
+    return float(np.mean(values))
+
+
 def fit_lstm(
     train: WindowSet,
     val: WindowSet | None,
@@ -181,63 +225,108 @@ def fit_lstm(
     epochs: int | None = None,
     on_epoch: EpochCallback | None = None,
     checkpoint: Checkpointer | None = None,
+    steps: int | None = None,
+    schedule_steps: int | None = None,
 ) -> TrainResult:
-    """Train with AdamW, BCE, clipping, ReduceLROnPlateau and early stopping on validation PR-AUC.
+    """Train with AdamW, BCE, clipping, a step-based schedule, weight averaging and early stopping.
 
-    Without ``val`` it trains for exactly ``epochs`` (the final refit on all data). With ``checkpoint`` the
-    whole loop state (weights, optimiser, scheduler, every RNG, history, best weights, early-stopping counter)
-    is saved after each epoch, before ``on_epoch`` runs; a later call with a checkpoint of the same run goes on
-    from the next epoch and ends with the same weights as a run that was never interrupted.
+    The budget is ``step_budget`` optimiser steps (``schedule_steps`` when given: a refit that must follow the
+    folds' schedule); batches are drawn from a fresh shuffle every pass. Every budget/evaluations steps the
+    averaged (EMA) weights are evaluated on ``val`` and a history row is written. ``train_cfg.select_on`` decides
+    which evaluation's weights are kept, and early stopping ends the run after ``patience`` evaluations without
+    a better one. Without ``val`` the run takes ``steps`` steps (default: the whole budget) and keeps the last
+    weights: the final refit. ``pos_weight`` (from the resampler) wins over ``train_cfg.loss_weight``.
+
+    With ``checkpoint`` the whole loop state (weights, averaged weights, optimiser, scheduler, shuffle position,
+    every RNG, history, best weights, early-stopping counter) is saved at each evaluation, before ``on_epoch``
+    runs; a later call with a checkpoint of the same run goes on from there and ends with the same weights as a
+    run that was never interrupted.
     """
     seed_everything(train_cfg.seed)
     device = resolve_device(train_cfg.device)
     model = LSTMClassifier(train.n_features, model_cfg).to(device)
+    ema = None
+    if train_cfg.ema_decay is not None:
+        ema = torch.optim.swa_utils.AveragedModel(
+            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(train_cfg.ema_decay), use_buffers=True)
     opt = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, "max", factor=train_cfg.lr_factor,
-                                                       patience=train_cfg.lr_patience)
+    total = schedule_steps or step_budget(len(train), train_cfg, epochs)
+    stop_at = min(steps, total) if steps else total
+    sched: Any = (torch.optim.lr_scheduler.ReduceLROnPlateau(opt, "max", factor=train_cfg.lr_factor,
+                                                             patience=train_cfg.lr_patience)
+                  if train_cfg.schedule == "plateau" else
+                  torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, train_cfg)))
+    if pos_weight is None and train_cfg.loss_weight == "balanced":
+        pos_weight = balanced_pos_weight(train.y)
     weight = None if pos_weight is None else torch.tensor(pos_weight, device=device)
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=weight)
     gen = torch.Generator().manual_seed(train_cfg.seed)
     data = DeviceWindows(train, device)
     val_data = DeviceWindows(val, device) if val is not None and len(val) else None
-    result = TrainResult({}, train.n_features, device=str(device))
-    max_epochs = epochs or train_cfg.epochs
-    identity = _run_identity(train, val, model_cfg, train_cfg, pos_weight, max_epochs)
-    best, stale, done, spent, started = -math.inf, 0, 0, 0.0, time.perf_counter()
+    use_pr_auc = (train_cfg.select_on == "val_pr_auc" and val_data is not None
+                  and 0 < float(val_data.y.sum()) < len(val_data))
+    result = TrainResult({}, train.n_features, device=str(device), schedule_steps=total, pos_weight=pos_weight)
+    every = max(1, math.ceil(total / train_cfg.evaluations))
+    identity = _run_identity(train, val, model_cfg, train_cfg, pos_weight, (total, stop_at))
+    best, stale, step, spent, started = -math.inf, 0, 0, 0.0, time.perf_counter()
+    order, pos, running, counted = torch.randperm(len(data), generator=gen), 0, 0.0, 0
     saved = checkpoint.load() if checkpoint is not None else None
     if saved is not None and saved.get("identity") == identity:  # another run's state is never resumed
         model.load_state_dict(saved["model"])
+        if ema is not None:
+            ema.load_state_dict(saved["ema"])
         opt.load_state_dict(saved["optimizer"])
         sched.load_state_dict(saved["scheduler"])
         gen.set_state(saved["generator"])
         _set_rng_states(saved["rng"])
-        best, stale, done, spent = saved["best"], saved["stale"], saved["epoch"], saved["seconds"]
-        result.history, result.best_epoch = saved["history"], saved["best_epoch"]
+        best, stale, step, spent = saved["best"], saved["stale"], saved["step"], saved["seconds"]
+        order, pos = saved["order"], saved["pos"]
+        result.history, result.best_epoch, result.best_step = saved["history"], saved["best_epoch"], saved["best_step"]
         result.best_val_pr_auc, result.state_dict = saved["best_val_pr_auc"], saved["best_state"]
-    for epoch in range(done + 1, max_epochs + 1):
-        if stale >= train_cfg.patience:  # a resumed run that had already stopped early
-            break
-        row: dict[str, float] = {"epoch": epoch, "loss": _train_epoch(model, data, opt, loss_fn, train_cfg, gen)}
-        row["lr"] = opt.param_groups[0]["lr"]
+    judged = ema if ema is not None else model
+    while step < stop_at and stale < train_cfg.patience:
+        if pos >= len(order):  # a new pass over the training windows
+            order, pos = torch.randperm(len(data), generator=gen), 0
+        idx = order[pos:pos + train_cfg.batch_size].to(data.device)
+        pos += train_cfg.batch_size
+        running += _train_step(model, *data.batch(idx), opt, loss_fn, train_cfg) * len(idx)
+        counted += len(idx)
+        if ema is not None:
+            ema.update_parameters(model)
+        step += 1
+        if train_cfg.schedule != "plateau":
+            sched.step()
+        if step % every and step < stop_at:
+            continue
+        row: dict[str, float] = {"epoch": len(result.history) + 1, "step": step, "loss": running / max(counted, 1),
+                                 "lr": opt.param_groups[0]["lr"]}
+        running, counted = 0.0, 0
         if val_data is not None:
-            row["val_loss"], row["val_pr_auc"] = _val_score(model, val_data, loss_fn)
-            # PR-AUC is undefined on a validation slice without positives; fall back to the loss.
-            score = row["val_pr_auc"] if not math.isnan(row["val_pr_auc"]) else -row["val_loss"]
-            sched.step(score)
-        else:
-            score = float(epoch)  # no validation: the last epoch is the model
+            row["val_loss"], row["val_pr_auc"] = _val_score(judged, val_data)
         result.history.append(row)
+        if val_data is None:
+            score = float(step)  # no validation: the last weights are the model
+        elif use_pr_auc:
+            score = _smoothed(result.history, "val_pr_auc")
+        else:
+            score = -row["val_loss"]
+        if train_cfg.schedule == "plateau" and val_data is not None:
+            sched.step(score)
         if score > best:
             best, stale = score, 0
-            result.best_epoch, result.best_val_pr_auc = epoch, row.get("val_pr_auc", float("nan"))
-            result.state_dict = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+            result.best_epoch, result.best_step = row["epoch"], step
+            result.best_val_pr_auc = row.get("val_pr_auc", float("nan"))
+            weights = judged.module if ema is not None else model
+            result.state_dict = copy.deepcopy({k: v.detach().cpu() for k, v in weights.state_dict().items()})
         else:
             stale += 1
         if checkpoint is not None:
             checkpoint.save({
-                "identity": identity, "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "identity": identity, "epoch": row["epoch"], "step": step, "model": model.state_dict(),
+                "ema": None if ema is None else ema.state_dict(), "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(), "generator": gen.get_state(), "rng": _rng_states(),
-                "best": best, "stale": stale, "history": result.history, "best_epoch": result.best_epoch,
+                "order": order, "pos": pos, "best": best, "stale": stale, "history": result.history,
+                "best_epoch": result.best_epoch, "best_step": result.best_step,
                 "best_val_pr_auc": result.best_val_pr_auc, "best_state": result.state_dict,
                 "seconds": spent + time.perf_counter() - started})
         if on_epoch:

@@ -10,7 +10,9 @@ one kind of time zone) have no GX expectation of their own. They are computed he
 lands in GX's report and its Data Docs.
 
 Each check has a severity: an "error" breaks the contract; a "warning" is reported and the contract holds.
-Constant features are a warning, and they are dropped from the features.
+Constant features are a warning, and they are dropped from the features. Near-constant features (one value in
+at least ``NEAR_CONSTANT_SHARE`` of the rows and at most ``NEAR_CONSTANT_DISTINCT`` distinct values per row) are
+a warning too; ``data.near_constant`` says whether they are dropped or kept.
 
 GX runs on an ephemeral context, so nothing is written to disk unless Data Docs are asked for (into a given
 folder). great_expectations is imported lazily: it takes seconds, and only validation needs it.
@@ -45,6 +47,10 @@ TARGET_VALUES = (0, 1)
 MAX_LINES = 10  # line numbers (and offending values) quoted per failing check
 RARE = 0.5  # above this prevalence the target is not a rare event (a warning)
 SUITE_NAME = "lstm-pipeline-data-contract"
+# near-constant: the most common value fills at least this share of the non-missing rows ...
+NEAR_CONSTANT_SHARE = 0.95
+# ... and there are at most this many distinct values per row (a continuous sensor with a long rest is not one)
+NEAR_CONSTANT_DISTINCT = 0.10
 
 # the order in which one column's checks are reported
 _ORDER = (
@@ -76,7 +82,7 @@ class ContractReport:
 
     checks: list[Check]
     raw: dict
-    dropped: tuple[str, ...] = ()  # constant features, left out of the features from here on
+    dropped: tuple[str, ...] = ()  # constant (and, by data.near_constant, near-constant) features, left out from here on
     docs: str | None = None  # index.html of the Data Docs site, when one was built
 
     @property
@@ -98,7 +104,7 @@ class ContractReport:
     def summary(self) -> str:
         """One sentence: holds or not, with how many checks, warnings and dropped features."""
         head = "Data contract holds" if self.success else f"Data contract broken by {len(self.failures())} check(s)"
-        tail = f"; constant feature(s) dropped: {', '.join(self.dropped)}" if self.dropped else ""
+        tail = f"; (near-)constant feature(s) dropped: {', '.join(self.dropped)}" if self.dropped else ""
         return f"{head}: {len(self.checks)} checks, {len(self.warnings())} warning(s){tail}."
 
     def markdown(self) -> str:
@@ -343,10 +349,54 @@ def run_contract(df: pd.DataFrame, spec: DataSpec, config: PipelineConfig | None
                                                       rank.get(roles[i], len(rank))))
     checks = [checks[i] for i in order]
     dropped = tuple(c.column for i, c in zip(order, checks, strict=True) if roles[i] == "not_constant" and not c.success)
+    if not scoring:
+        near = _near_constant_checks(table, spec, set(dropped), config or PipelineConfig())
+        checks += near
+        if (config or PipelineConfig()).data.near_constant == "drop":
+            dropped += tuple(c.column for c in near if not c.success)
     if spec.features and set(dropped) >= set(spec.features):
         checks.append(Check("features_vary", None, False, "every feature is constant: nothing is left to learn from",
                             name="some feature varies"))
     return ContractReport(checks=checks, raw=raw, dropped=tuple(c for c in spec.features if c in dropped), docs=docs)
+
+
+def near_constant_features(df: pd.DataFrame, features: Iterable[str]) -> list[str]:
+    """Features whose most common value fills at least NEAR_CONSTANT_SHARE of the non-missing rows, with at most
+    NEAR_CONSTANT_DISTINCT distinct values per row (constant features are not counted here: they fail not_constant).
+
+    Example: 98 rows of 21.61 and 2 of 21.60 → share 0.98, 2 distinct values per 100 rows → near-constant.
+    """
+    out = []
+    for col in features:
+        if col not in df.columns or not pd.api.types.is_numeric_dtype(df[col]):
+            continue
+        values = df[col].dropna()
+        counts = values.value_counts()
+        if len(counts) < 2:
+            continue
+        if counts.iloc[0] >= NEAR_CONSTANT_SHARE * len(values) and len(counts) <= NEAR_CONSTANT_DISTINCT * len(values):
+            out.append(col)
+    return out
+
+
+def _near_constant_checks(df: pd.DataFrame, spec: DataSpec, constant: set[str], config: PipelineConfig) -> list[Check]:
+    """One warning check per feature that is not constant: near-constant or not, and what happens to it."""
+    features = [f for f in dict.fromkeys(spec.features) if f in df.columns and f not in constant]
+    flagged = set(near_constant_features(df, features))
+    fate = "dropped from the features" if config.data.near_constant == "drop" else "kept (data.near_constant=keep)"
+    checks = []
+    for col in features:
+        if not pd.api.types.is_numeric_dtype(df[col]):
+            continue
+        values = df[col].dropna()
+        counts = values.value_counts()
+        share = float(counts.iloc[0] / len(values)) if len(values) else 0.0
+        observed = f"{len(counts)} distinct values, the most common in {share:.1%} of rows"
+        if col in flagged:
+            observed += f": {fate}"
+        checks.append(Check("near_constant (pandas: most common value's share, distinct values)", col,
+                            col not in flagged, observed, "warning", name="not near-constant"))
+    return checks
 
 
 def _context(frame: pd.DataFrame, spec: DataSpec, rules: Rules, absent: frozenset[str]) -> _Context:

@@ -64,7 +64,9 @@ def resample_fold(fold_uri: str, k: int, config: PipelineConfig) -> dict:
 def train_fold(resampled: dict, fold_uri: str, k: int, config: PipelineConfig) -> dict:
     """Train the LSTM (or the balanced-bagging LSTMs) on fold k with early stopping on its validation slice.
 
-    Every epoch is checkpointed, so a killed run resumes the fold where it stopped. After a CUDA out-of-memory
+    The result carries the best evaluation (``best_epoch``), its optimiser step (``best_step``) and the step
+    budget the schedule spanned (``schedule_steps``): the final refit trains for the folds' median of both.
+    Every evaluation is checkpointed, so a killed run resumes the fold where it stopped. After a CUDA out-of-memory
     error the task is retried with half the batch (attempt n uses batch_size // 2**(n-1), at least 1).
     """
     progress.report("fold", fold=k, folds=config.split.folds, strategy=config.resample.strategy)
@@ -87,12 +89,14 @@ def train_fold(resampled: dict, fold_uri: str, k: int, config: PipelineConfig) -
         results = [fit_lstm(train, val, config.model, train_cfg, resampled["pos_weight"], on_epoch=on_epoch,
                             checkpoint=checkpoint_for(1))]
     for i, r in enumerate(results, 1):
-        logger.info("fold %d%s: best epoch %d of %d, validation PR-AUC %.4f, %.1f s on %s", k,
-                    f" member {i}" if len(results) > 1 else "", r.best_epoch, len(r.history),
-                    r.best_val_pr_auc, r.seconds, r.device)
+        logger.info("fold %d%s: best at step %d (evaluation %d of %d, budget %d steps), validation PR-AUC %.4f, "
+                    "%.1f s on %s", k, f" member {i}" if len(results) > 1 else "", r.best_step, r.best_epoch,
+                    len(r.history), r.schedule_steps, r.best_val_pr_auc, r.seconds, r.device)
     out = {"model_uri": artifacts.put_torch([r.__dict__ for r in results], "lstm"),
            "history": results[0].history, "members": len(results), "batch_size": batch,
            "best_epoch": int(statistics.median_low(r.best_epoch for r in results)),
+           "best_step": int(statistics.median_low(r.best_step for r in results)),
+           "schedule_steps": int(results[0].schedule_steps),
            "seconds": sum(r.seconds for r in results), "device": results[0].device}
     for i in range(1, len(results) + 1):  # the stored model (and the cached task result) take over from here
         checkpoint_for(i).clear()

@@ -76,18 +76,50 @@ def aggregate(run_id: str, config: PipelineConfig, folds: list[dict]) -> dict:
     create_table_artifact(report.fold_table([(f["k"], {n: fs.metrics for n, fs in scores.items()})
                                              for f, scores in zip(folds, per_fold, strict=True)]),
                           key="per-fold-metrics", description="Test PR-AUC and MCC per fold, LSTM against each baseline")
-    return {"models": summary, "best_baseline": rival,
-            "final_epochs": max(1, int(statistics.median(f["trained"]["best_epoch"] for f in folds))),
+    return {"models": summary, "best_baseline": rival, **final_plan(config, folds)}
+
+
+def final_plan(config: PipelineConfig, folds: list[dict]) -> dict:
+    """How the final model trains: the folds' median best step of their median step budget, so it takes as
+    many optimiser steps on the same schedule as the folds' kept weights had; their median threshold is the
+    fallback when its own held-out slice cannot choose one. ``final_epochs``: the history rows it will log."""
+    trained = [f["trained"] for f in folds]
+    steps = max(1, int(statistics.median(t.get("best_step", t["best_epoch"]) for t in trained)))
+    budget = int(statistics.median(t.get("schedule_steps", steps) for t in trained))
+    every = max(1, -(-budget // config.train.evaluations))
+    return {"final_steps": steps, "final_schedule_steps": max(budget, steps),
+            "final_epochs": max(1, -(-min(steps, budget) // every)),
             "final_threshold": float(statistics.median(f["lstm"]["threshold"] for f in folds))}
 
 
 @task(name="refit", **COMPUTE_RETRY)
 def refit_final(windows: dict, config: PipelineConfig, agg: dict) -> str:
-    """Refit on all data for the folds' median best epoch count; keep their median threshold."""
+    """Train the final model, evaluate it on the latest slice it never trained on, and store the scorer.
+
+    It trains on all but the latest ``split.val_fraction`` of the data (entities or time, as the folds split)
+    for the folds' median best step count on their schedule (``final_plan``); its threshold is chosen on its
+    own scores of that held-out slice. Its metrics there are ``scorer.evaluation`` (read back with
+    ``final_metrics``): pr_auc, roc_auc, brier, mcc, f1, precision, recall (the threshold-dependent ones
+    cross-fitted over two halves of the slice), threshold, windows, positives, train_windows, steps,
+    schedule_steps, held_out (words).
+    """
     series, index = artifacts.get_series(windows["series_uri"])
-    scorer = fit_final(series, index, config, agg["final_epochs"], agg["final_threshold"],
+    scorer = fit_final(series, index, config, threshold=agg["final_threshold"],
+                       steps=agg.get("final_steps"), schedule_steps=agg.get("final_schedule_steps"),
+                       hold_out=config.split.val_fraction,
                        on_epoch=lambda row: progress.report("epoch", fold="final", **row))
+    ev = scorer.evaluation
+    if ev:
+        get_run_logger().info("final model: %d optimiser steps on %d windows; on %s (%d windows it never trained "
+                              "on): PR-AUC %.4f, MCC %.4f, F1 %.4f at threshold %.3f", ev["steps"],
+                              ev["train_windows"], ev["held_out"], ev["windows"], ev["pr_auc"], ev["mcc"], ev["f1"],
+                              ev["threshold"])
     return artifacts.put_torch(scorer, "scorer")
+
+
+def final_metrics(scorer_uri: str) -> dict:
+    """The registered model's own metrics on windows it never trained on (``refit_final``); {} if none."""
+    return dict(getattr(artifacts.get_torch(scorer_uri), "evaluation", None) or {})
 
 
 # the input example is one window: reading a 10M-row table for it took gigabytes

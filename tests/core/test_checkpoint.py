@@ -14,10 +14,12 @@ from lstm_core.train import fit_lstm
 from lstm_core.windows import WindowSet
 from lstm_pipeline.workspace import FileCheckpointer
 
-# Dropout and training noise draw from torch's global RNG at every step; lr_patience=0
-# makes the scheduler cut the rate: every piece of loop state has to come back for the weights to match.
+# Dropout and training noise draw from torch's global RNG at every step; the cosine schedule moves the
+# rate at every step and the averaged weights (EMA) carry over: every piece of loop state has to come back
+# for the weights to match. One evaluation (and checkpoint) per epoch, no step floor.
 NET = ModelConfig(hidden=8, layers=2, dropout=0.3, augment_noise_std=0.1)
-TRAIN = TrainConfig(epochs=4, batch_size=32, lr=1e-2, patience=20, lr_patience=0, device="cpu", seed=5)
+TRAIN = TrainConfig(epochs=4, batch_size=32, lr=1e-2, patience=20, device="cpu", seed=5,
+                    schedule="cosine", min_steps=0, evaluations=4, ema_decay=0.9)
 
 
 def planted(n: int, seed: int, length: int = 6) -> WindowSet:
@@ -103,7 +105,7 @@ def test_checkpoint_of_another_config_is_not_resumed() -> None:
 def test_balanced_bagging_checkpoints_each_member() -> None:
     train, val = planted(80, 6), planted(24, 7)
     bag = ResampleConfig(strategy="balanced_bagging", bagging_estimators=2)
-    cfg = TRAIN.model_copy(update={"epochs": 3})
+    cfg = TRAIN.model_copy(update={"epochs": 3, "evaluations": 3})
     whole = fit_members(train, val, NET, cfg, bag)
     stores = {1: MemoryCheckpointer(), 2: MemoryCheckpointer()}
     first: list[tuple] = []

@@ -54,7 +54,8 @@ def reference_fit(ws: WindowSet, model_cfg: ModelConfig, cfg: TrainConfig) -> nn
 def test_fast_path_matches_the_dense_reference_loop() -> None:
     ws = telemetry()
     model_cfg = ModelConfig(hidden=8, layers=2, dropout=0.2)  # dropout: the RNG stream must line up too
-    cfg = TrainConfig(epochs=3, batch_size=32, lr=5e-3, device="cpu", seed=3, patience=10)
+    cfg = TrainConfig(epochs=3, batch_size=32, lr=5e-3, device="cpu", seed=3, patience=10,
+                      schedule="constant", ema_decay=None)  # the reference loop: constant rate, raw weights
 
     fast = fit_lstm(ws, None, model_cfg, cfg, epochs=cfg.epochs)
     ref = reference_fit(ws, model_cfg, cfg)

@@ -32,6 +32,8 @@ VARIANTS = [
     {"layer_norm": True},
     {"residual": True, "layers": 3},
     {"augment_noise_std": 0.5},
+    {"head_summaries": True},
+    {"head_summaries": True, "pooling": "attention_additive", "bidirectional": True},
 ]
 
 
@@ -48,7 +50,7 @@ def planted(n: int, seed: int, length: int = 6) -> WindowSet:
     return WindowSet.from_dense(x, y)
 
 
-FAST = TrainConfig(epochs=2, batch_size=32, lr=1e-2, patience=5, device="cpu", seed=0)
+FAST = TrainConfig(epochs=2, batch_size=32, lr=1e-2, patience=5, device="cpu", seed=0, min_steps=0, evaluations=2)
 SPEC = ScoringSpec("time", None, ["a", "b"], 6, None, 0.5, "label", 0)
 
 
@@ -211,3 +213,28 @@ def test_training_noise_touches_training_windows_only() -> None:
         assert torch.equal(plain(x), plain(x))  # without noise (and dropout 0) training is deterministic
         assert not torch.equal(noisy(x), noisy(x))  # with it, every pass draws new noise
         assert not torch.equal(noisy(x), plain(x))
+
+
+def test_window_summaries_by_hand() -> None:
+    from lstm_core.model import window_summaries
+
+    # one window of 3 rows, 2 features: a = 1, 2, 4 and b = 3, 3, 0
+    x = torch.tensor([[[1.0, 3.0], [2.0, 3.0], [4.0, 0.0]]])
+    # means 7/3 and 2; lasts 4 and 0; slope = Σ c·x / Σ c² with c = −1, 0, 1: (4 − 1)/2 = 1.5 and (0 − 3)/2 = −1.5,
+    # stretched over the window's L − 1 = 2 steps: 3 and −3
+    expected = torch.tensor([[7 / 3, 2.0, 4.0, 0.0, 3.0, -3.0]])
+    torch.testing.assert_close(window_summaries(x), expected)
+
+
+def test_summary_head_reads_the_state_and_the_window_summaries() -> None:
+    net = LSTMClassifier(2, ModelConfig(hidden=4, layers=1, dropout=0.0, head_summaries=True)).eval()
+    assert net.head.in_features == 4 + 3 * 2  # the last state, then mean, last and change of each feature
+    with torch.no_grad():  # the head reads only feature a's mean (weight 1) and b's change (weight 2), bias 0.5
+        net.head.weight.zero_()
+        net.head.weight[0, 4] = 1.0
+        net.head.weight[0, 9] = 2.0
+        net.head.bias.fill_(0.5)
+        x = torch.tensor([[[1.0, 3.0], [2.0, 3.0], [4.0, 0.0]]])
+        assert float(net(x)) == pytest.approx(7 / 3 + 2 * -3.0 + 0.5)
+    plain = LSTMClassifier(2, ModelConfig(hidden=4, layers=1))
+    assert plain.head.in_features == 4 and not plain.head_summaries
