@@ -304,8 +304,12 @@ class RegisterConfig(_Section):
     model_name: str | None = Field(None, description="Registered model name. Default: derived from the data file.")
     enabled: bool = Field(True, description="Register the final model (alias 'challenger').")
     gate: bool = Field(True, description="After registering, let the gate decide whether it becomes 'champion'.")
-    gate_margin: float = Field(
-        0.0, ge=0, description="Mean test PR-AUC the LSTM must gain over the best baseline to become champion."
+    gate_margin: float | None = Field(
+        None, ge=0,
+        description="null (default): the challenger beats a rival (the best baseline, then a comparable champion) "
+        "when its mean paired per-fold test PR-AUC gain is positive and it is not worse in more than half of the "
+        "folds, or the mean gain reaches one standard error of the per-fold gains. A number: the mean paired gain "
+        "must reach it (equality passes).",
     )
 
 

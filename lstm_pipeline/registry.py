@@ -11,6 +11,7 @@ import time
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from lstm_core.config import DataConfig, SplitConfig, WindowConfig
 from lstm_pipeline.gate import Candidate, Decision, decide
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -28,18 +29,60 @@ def _version(client: MlflowClient, name: str, alias: str):
         return None
 
 
+def _number(value: str | None) -> float:
+    try:
+        return float(value if value is not None else "nan")
+    except ValueError:
+        return math.nan
+
+
+def setup(params: dict[str, str]) -> dict[str, str]:
+    """What fixes a run's test windows, from its logged config: target definition, window and split.
+
+    A field an older run did not log reads as its default (the value that run used)."""
+    def get(section: type, name: str) -> str:
+        prefix = {DataConfig: "data", WindowConfig: "window", SplitConfig: "split"}[section]
+        return params.get(f"{prefix}.{name}", str(section.model_fields[name].default))
+
+    if params.get("data.event_col") not in (None, "", "None"):
+        target = f"event '{params['data.event_col']}' within {get(DataConfig, 'horizon')} rows"
+    else:
+        target = f"label '{params.get('data.label_col')}' looking {get(DataConfig, 'label_lookahead')} rows ahead"
+    length = params.get("window.length_resolved") or get(WindowConfig, "length")
+    split = ", ".join(f"{n} {get(SplitConfig, n)}" for n in ("by", "folds", "scheme", "embargo", "val_fraction",
+                                                              "calibration_fraction"))
+    return {"target": target, "window": f"{length} rows, max gap {get(WindowConfig, 'max_gap')}",
+            "missing values": get(DataConfig, "missing"), "split": split}
+
+
+def _run_record(client: MlflowClient, run_id: str | None) -> tuple[dict[str, str], list[dict[str, float]]]:
+    """The training run's logged config and each fold's test metrics (fold order); empty when not found."""
+    if not run_id:
+        return {}, []
+    try:
+        run = client.get_run(run_id)
+        children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")
+    except MlflowException:
+        return {}, []
+    folds = sorted((int(c.data.tags["fold"]), c.data.metrics) for c in children if c.data.tags.get("fold", "").isdigit())
+    return run.data.params, [m for _, m in folds]
+
+
 def candidate(client: MlflowClient, name: str, version: int) -> Candidate:
-    """Read the gate's inputs back from a version's tags (written at registration)."""
-    tags = client.get_model_version(name, str(version)).tags
-
-    def number(key: str) -> float:
-        try:
-            return float(tags.get(key, "nan"))
-        except ValueError:
-            return math.nan
-
-    return Candidate(int(version), number("lstm_pr_auc_mean"), tags.get("best_baseline") or None,
-                     number("best_baseline_pr_auc_mean"), tags.get("data.hash", ""))
+    """Read the gate's inputs back: the version's tags (written at registration), and from its training run
+    the config that fixes the test windows and each fold's test PR-AUC."""
+    mv = client.get_model_version(name, str(version))
+    tags = mv.tags
+    params, folds = _run_record(client, tags.get("run_id") or mv.run_id)
+    rival = tags.get("best_baseline") or None
+    lstm = tuple(_number(str(f.get("lstm_pr_auc", "nan"))) for f in folds)
+    base = tuple(_number(str(f.get(f"{rival}_pr_auc", "nan"))) for f in folds) if rival else ()
+    final = None
+    if "final_pr_auc" in tags or "final_mcc" in tags:  # absent on versions registered before they were kept
+        final = {"pr_auc": _number(tags.get("final_pr_auc")), "mcc": _number(tags.get("final_mcc"))}
+    return Candidate(int(version), _number(tags.get("lstm_pr_auc_mean")), rival,
+                     _number(tags.get("best_baseline_pr_auc_mean")), tags.get("data.hash", ""), lstm, base,
+                     setup(params) if params else {}, final)
 
 
 def history(client: MlflowClient, name: str) -> list[int]:
@@ -59,8 +102,10 @@ def set_champion(client: MlflowClient, name: str, version: int, reason: str) -> 
     client.set_model_version_tag(name, str(version), "champion.reason", reason)
 
 
-def apply_gate(client: MlflowClient, name: str, version: int, margin: float) -> Decision:
-    """Decide whether ``version`` (the challenger) becomes champion; write the decision as version tags."""
+def apply_gate(client: MlflowClient, name: str, version: int, margin: float | None = None) -> Decision:
+    """Decide whether ``version`` (the challenger) becomes champion; write the decision as version tags.
+
+    ``margin`` None: the margin comes from the fold spread (see ``gate``)."""
     current = _version(client, name, CHAMPION)
     champion = candidate(client, name, int(current.version)) if current is not None else None
     decision = decide(candidate(client, name, version), champion, margin)

@@ -18,12 +18,24 @@ def name(tracking_store) -> str:
     return model
 
 
-def add_version(name: str, pr_auc: float, baseline_pr_auc: float = 0.5, data_hash: str = "h1") -> int:
+def add_version(name: str, pr_auc: float, baseline_pr_auc: float = 0.5, data_hash: str = "h1",
+                folds: tuple[float, ...] = (), window: int = 24, tags: dict | None = None) -> int:
+    """A version whose training run logged the config that fixes its test windows and, with ``folds``, one
+    nested run per fold holding the LSTM's and hgb's test PR-AUC (hgb at ``baseline_pr_auc`` in each)."""
     c = tracking.client()
-    run = c.create_run(tracking.experiment_id("gate-test"))
+    exp = tracking.experiment_id("gate-test")
+    run = c.create_run(exp)
+    for key, value in {"data.event_col": "failure", "data.horizon": "3", "window.length_resolved": str(window),
+                       "split.by": "time", "split.folds": str(len(folds) or 3)}.items():
+        c.log_param(run.info.run_id, key, value)
+    for k, value in enumerate(folds, 1):
+        child = c.create_run(exp, tags={"mlflow.parentRunId": run.info.run_id, "fold": str(k)})
+        c.log_metric(child.info.run_id, "lstm_pr_auc", value)
+        c.log_metric(child.info.run_id, "hgb_pr_auc", baseline_pr_auc)
     v = c.create_model_version(name, source=f"runs:/{run.info.run_id}/model", run_id=run.info.run_id,
                                tags={"lstm_pr_auc_mean": f"{pr_auc:.4f}", "best_baseline": "hgb",
-                                     "best_baseline_pr_auc_mean": f"{baseline_pr_auc:.4f}", "data.hash": data_hash})
+                                     "best_baseline_pr_auc_mean": f"{baseline_pr_auc:.4f}", "data.hash": data_hash,
+                                     "run_id": run.info.run_id, **(tags or {})})
     return int(v.version)
 
 
@@ -31,16 +43,30 @@ def champion(c: MlflowClient, name: str) -> int:
     return int(c.get_model_version_by_alias(name, "champion").version)
 
 
-def test_gate_promotes_then_refuses_a_worse_model_on_the_same_data(name):
+def test_gate_promotes_then_refuses_a_worse_model_fold_by_fold(name):
     c = tracking.client()
-    v1, v2 = add_version(name, 0.70), add_version(name, 0.65)
-    assert registry.apply_gate(c, name, v1, margin=0.05).promote
+    v1 = add_version(name, 0.75, folds=(0.75, 0.75, 0.75))
+    v2 = add_version(name, 0.625, folds=(0.5, 0.75, 0.625))
+    assert registry.apply_gate(c, name, v1).promote
     assert champion(c, name) == v1
-    decision = registry.apply_gate(c, name, v2, margin=0.05)
+    decision = registry.apply_gate(c, name, v2)
     assert not decision.promote and champion(c, name) == v1
     tags = c.get_model_version(name, str(v2)).tags
     assert tags["gate.decision"] == "refused"
-    assert "worse than champion v1's 0.7000 on the same data" in tags["gate.reasons"]
+    assert tags["gate.failed"].startswith("does not beat champion v1 fold by fold on the same test windows: "
+                                          "mean paired gain -0.1250 over 3 folds, not worse in 1 of 3")
+    assert tags["gate.passed"].startswith("the LSTM beats hgb fold by fold")
+
+
+def test_gate_does_not_compare_a_champion_with_other_test_windows(name):
+    c = tracking.client()
+    v1 = add_version(name, 0.875, folds=(0.875, 0.875, 0.875), window=48)
+    v2 = add_version(name, 0.625, folds=(0.625, 0.625, 0.625))
+    assert registry.apply_gate(c, name, v1).promote
+    decision = registry.apply_gate(c, name, v2)
+    assert decision.promote and champion(c, name) == v2
+    assert "champion v1 not compared: its test windows differ (window 48 rows, max gap None ≠ 24 rows, max gap " \
+           "None)" in c.get_model_version(name, str(v2)).tags["gate.reasons"]
 
 
 def test_gate_refuses_a_model_that_does_not_beat_the_baseline(name):
@@ -48,6 +74,16 @@ def test_gate_refuses_a_model_that_does_not_beat_the_baseline(name):
     v1 = add_version(name, 0.52, baseline_pr_auc=0.50)
     assert not registry.apply_gate(c, name, v1, margin=0.05).promote
     assert "champion" not in c.get_registered_model(name).aliases
+
+
+def test_gate_refuses_a_final_model_without_its_holdout_pr_auc_and_reports_one(name):
+    c = tracking.client()
+    v1 = add_version(name, 0.75, folds=(0.75, 0.75, 0.75), tags={"final_pr_auc": "nan", "final_mcc": "0.5"})
+    decision = registry.apply_gate(c, name, v1)
+    assert not decision.promote and "never evaluated is not promoted" in decision.failed[0]
+    v2 = add_version(name, 0.75, folds=(0.75, 0.75, 0.75), tags={"final_pr_auc": "0.625", "final_mcc": "0.5"})
+    decision = registry.apply_gate(c, name, v2)
+    assert decision.promote and "holdout PR-AUC 0.6250, MCC 0.5000" in " ".join(decision.passed)
 
 
 def test_promote_by_hand_and_roll_back_twice(name):
