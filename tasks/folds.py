@@ -126,14 +126,15 @@ def evaluate_lstm(trained: dict, fold_uri: str, k: int, config: PipelineConfig) 
     get_run_logger().info("fold %d: LSTM test PR-AUC %.4f, MCC %.4f at threshold %.3f", k,
                           score.metrics["pr_auc"], score.metrics["mcc"], score.threshold)
     return {"threshold": score.threshold, "metrics": score.metrics,
-            "scores_uri": workspace.put_arrays({"y": sets["test"].y, "lstm": score.test_scores}, "scores")}
+            "scores_uri": workspace.put_arrays({"y": sets["test"].y, "ends": sets["test"].ends,
+                                                "lstm": score.test_scores}, "scores")}
 
 
 @task(name="baselines", task_run_name="baselines-fold-{k}", **COMPUTE_RETRY, **cached("evaluate", "train"))
 def evaluate_baselines(fold_uri: str, k: int, config: PipelineConfig) -> dict:
     """Every baseline, fitted on fold k's (unresampled) training windows and scored on its test windows."""
     sets, _ = artifacts.get_windowsets(fold_uri)
-    out, scores = {}, {"y": sets["test"].y}
+    out, scores = {}, {"y": sets["test"].y, "ends": sets["test"].ends}
     for name in config.evaluate.baselines:
         s = evaluate_fold(make_baseline(name, config.train.seed, config.evaluate.baseline_max_windows), sets["train"],
                           sets["val"], sets["test"], config.evaluate.threshold_metric, calib=sets.get("calib"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
@@ -116,6 +117,16 @@ def test_summary_reports_every_model_on_the_same_test_windows(landed):
         sizes = {m: v["n"] for m, v in fold["metrics"].items()}
         assert set(sizes) == {"lstm", "prior", "persistence", "logistic", "hgb"}
         assert set(sizes.values()) == {fold["test"]["windows"]}
+    # the scores each evaluation stored: the LSTM's and the baselines' of one fold end at the same rows and
+    # carry the same targets (equal counts alone would let two different sets of windows pass)
+    stored = [dict(np.load(p)) for p in (landed["data"].parent / "home" / "workspace").glob("scores-*.npz")]
+    lstm = sorted((a for a in stored if "lstm" in a), key=lambda a: int(a["ends"][0]))
+    base = sorted((a for a in stored if "hgb" in a), key=lambda a: int(a["ends"][0]))
+    assert len(lstm) == len(base) == FOLDS
+    for fold, mine, theirs in zip(summary["folds"], lstm, base, strict=True):
+        np.testing.assert_array_equal(theirs["ends"], mine["ends"])
+        np.testing.assert_array_equal(theirs["y"], mine["y"])
+        assert (len(mine["ends"]), int(mine["y"].sum())) == (fold["test"]["windows"], fold["test"]["positives"])
     assert summary["best_baseline"] in {"prior", "persistence", "logistic", "hgb"}
     assert summary["final_model"]["epochs"] >= 1
 
