@@ -68,6 +68,11 @@ def _run_record(client: MlflowClient, run_id: str | None) -> tuple[dict[str, str
     return run.data.params, [m for _, m in folds]
 
 
+def _fold_metric(metrics: dict[str, float], *names: str) -> float:
+    """The first of ``names`` a fold run logged (sectioned names, then the flat ones older runs used)."""
+    return next((float(metrics[n]) for n in names if n in metrics), math.nan)
+
+
 def candidate(client: MlflowClient, name: str, version: int) -> Candidate:
     """Read the gate's inputs back: the version's tags (written at registration), and from its training run
     the config that fixes the test windows and each fold's test PR-AUC."""
@@ -75,8 +80,8 @@ def candidate(client: MlflowClient, name: str, version: int) -> Candidate:
     tags = mv.tags
     params, folds = _run_record(client, tags.get("run_id") or mv.run_id)
     rival = tags.get("best_baseline") or None
-    lstm = tuple(_number(str(f.get("lstm_pr_auc", "nan"))) for f in folds)
-    base = tuple(_number(str(f.get(f"{rival}_pr_auc", "nan"))) for f in folds) if rival else ()
+    lstm = tuple(_fold_metric(f, "lstm/pr_auc", "lstm_pr_auc") for f in folds)
+    base = tuple(_fold_metric(f, f"baselines/{rival}/pr_auc", f"{rival}_pr_auc") for f in folds) if rival else ()
     final = None
     if "final_pr_auc" in tags or "final_mcc" in tags:  # absent on versions registered before they were kept
         final = {"pr_auc": _number(tags.get("final_pr_auc")), "mcc": _number(tags.get("final_mcc"))}

@@ -31,7 +31,7 @@ def add_version(name: str, pr_auc: float, baseline_pr_auc: float = 0.5, data_has
     for k, value in enumerate(folds, 1):
         child = c.create_run(exp, tags={"mlflow.parentRunId": run.info.run_id, "fold": str(k)})
         c.log_metric(child.info.run_id, "lstm_pr_auc", value)
-        c.log_metric(child.info.run_id, "hgb_pr_auc", baseline_pr_auc)
+        c.log_metric(child.info.run_id, "baselines/hgb/pr_auc", baseline_pr_auc)
     v = c.create_model_version(name, source=f"runs:/{run.info.run_id}/model", run_id=run.info.run_id,
                                tags={"lstm_pr_auc_mean": f"{pr_auc:.4f}", "best_baseline": "hgb",
                                      "best_baseline_pr_auc_mean": f"{baseline_pr_auc:.4f}", "data.hash": data_hash,
