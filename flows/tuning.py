@@ -1,9 +1,14 @@
-"""The tuning flow: which network settings give the best mean validation PR-AUC over the walk-forward folds?
+"""The tuning flow: which network settings give the best mean validation PR-AUC over inner walk-forward folds?
+
+Nested walk-forward: the outer folds (``split``) are what ``train --config best.yaml`` reports. Their test
+blocks are fixed first, and the search reads only the windows before the first of them, for every window
+length it may try: ``tune.inner_folds`` inner folds are cut from those windows, with purge, and the objective
+is the mean validation PR-AUC over them. The best config records those rows (``tune.tuned_on``).
 
 Trial 0 is the config as given, so "better than what I have" is measured, not assumed. Trials are asked from
 Optuna ``tune.parallel`` at a time and trained fold by fold: every fold's tasks are submitted together (on
 Dask workers with ``execution.executor=dask``), then each trial reports its fold value to the median pruner,
-which may stop it before the next fold. Only training and validation slices are read; test parts never.
+which may stop it before the next fold.
 """
 from __future__ import annotations
 
@@ -19,10 +24,10 @@ from lstm_core.config import PipelineConfig
 from lstm_core.data import DataError
 from lstm_pipeline import progress
 from lstm_pipeline.tuning import new_study, search_space, tune_run_name, with_params
-from tasks.data import load_data, split_folds, validate_data, window_data
+from tasks.data import load_data, validate_data, window_data
 from tasks.folds import prepare_fold
 from tasks.tracking import finish_run
-from tasks.tuning import finish_tuning, fit_trial_fold, log_trial, start_trial, start_tuning
+from tasks.tuning import finish_tuning, fit_trial_fold, log_trial, split_inner, start_trial, start_tuning
 
 
 def _flow_run_name() -> str:
@@ -30,13 +35,20 @@ def _flow_run_name() -> str:
     return tune_run_name(config if isinstance(config, PipelineConfig) else PipelineConfig.model_validate(config))
 
 
-def _folds_for(loaded: dict, config: PipelineConfig, cache: dict, windows: dict | None = None) -> dict[int, str]:
-    """Fold k → its stored window sets, for this config's window length (computed once per length)."""
+def longest_length(config: PipelineConfig) -> int:
+    """The longest window the search may try: the inner folds' boundary must hold for every one of them."""
+    return max([config.window.length, *config.tune.window])
+
+
+def _folds_for(loaded: dict, config: PipelineConfig, cache: dict, longest: int,
+               windows: dict | None = None) -> dict[int, str]:
+    """Inner fold k → its stored window sets, for this config's window length (computed once per length)."""
     length = config.window.length
     if length not in cache:
         try:
             windows = windows or window_data.with_options(task_run_name=f"window-{length}")(loaded, config)
-            split = split_folds.with_options(task_run_name=f"split-{length}")(windows, config)
+            split = split_inner.with_options(task_run_name=f"split-inner-{length}")(windows, config, longest)
+            cache["scope"] = split
             cache[length] = {s["fold"]: prepare_fold.with_options(task_run_name=f"prepare-w{length}-fold-{s['fold']}")(
                 windows, split, s["fold"], config) for s in split["folds"]}
         except DataError as exc:  # this length cannot be cut into folds; trials asking for it fail, others run
@@ -46,13 +58,13 @@ def _folds_for(loaded: dict, config: PipelineConfig, cache: dict, windows: dict 
     return cache[length]
 
 
-def _start(trial, loaded: dict, config: PipelineConfig, parent: str, cache: dict) -> dict:
+def _start(trial, loaded: dict, config: PipelineConfig, parent: str, cache: dict, longest: int) -> dict:
     """A trial's config, folds and nested run; a config or length that cannot run fails the trial only."""
     run = {"trial": trial, "number": trial.number, "params": dict(trial.params), "fold_values": [],
            "state": "RUNNING", "error": None, "started": time.perf_counter()}
     try:
         run["config"] = with_params(config, trial.params)
-        run["folds"] = _folds_for(loaded, run["config"], cache)
+        run["folds"] = _folds_for(loaded, run["config"], cache, longest)
     except (DataError, ValueError) as exc:
         run.update(state="FAIL", error=str(exc), config=config, folds={})
     run["run_id"] = start_trial(parent, run["config"], trial.number, run["params"])
@@ -101,8 +113,9 @@ def _finish(study, r: dict, trials: int) -> dict:
 # Dask workers are processes (execution.executor=dask), where trials run in parallel and still repeat.
 @flow(name="tuning", flow_run_name=_flow_run_name, log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=1))
 def tuning_flow(config: PipelineConfig, trials: int | None = None, out: str | None = None) -> dict:
-    """Search the network's settings by mean validation PR-AUC over the walk-forward folds; write the best
-    config as YAML (``out``, default under the pipeline home) that ``lstm-pipeline train --config`` reads."""
+    """Search the network's settings by mean validation PR-AUC over inner walk-forward folds before the first
+    outer test block; write the best config as YAML (``out``, default under the pipeline home) that
+    ``lstm-pipeline train --config`` reads."""
     n_trials = trials or config.tune.trials
     loaded = load_data(config)
     parent = start_tuning(config, loaded, n_trials)
@@ -111,15 +124,16 @@ def tuning_flow(config: PipelineConfig, trials: int | None = None, out: str | No
         windows = window_data(loaded, config, parent)  # window: auto resolves here, on first-block rows only
         config = with_length(config, windows["length"])
         cache: dict = {}
-        _folds_for(loaded, config, cache, windows)
+        longest = longest_length(config)
+        _folds_for(loaded, config, cache, longest, windows)
         study, outcomes = new_study(config, tune_run_name(config)), []
         while len(outcomes) < n_trials:
             asked = [study.ask(search_space(config)) for _ in range(min(config.tune.parallel, n_trials - len(outcomes)))]
-            runs = [_start(t, loaded, config, parent, cache) for t in asked]
-            for k in range(1, config.split.folds + 1):
+            runs = [_start(t, loaded, config, parent, cache, longest) for t in asked]
+            for k in range(1, config.tune.inner_folds + 1):
                 _step(runs, k)
             outcomes += [_finish(study, r, n_trials) for r in runs]
-        result = finish_tuning(parent, config, outcomes, out)
+        result = finish_tuning(parent, config, outcomes, out, cache.get("scope"))
     except BaseException:
         finish_run(parent, "FAILED")
         raise

@@ -337,7 +337,9 @@ class ExecutionConfig(_Section):
 
 class TuneConfig(_Section):
     """Hyperparameter search (``lstm-pipeline tune``): Optuna's TPE sampler seeded from train.seed, a median
-    pruner stepping fold by fold, and the mean validation PR-AUC over the walk-forward folds as the objective.
+    pruner stepping fold by fold, and the mean validation PR-AUC over inner walk-forward folds as the objective.
+    The inner folds are cut from the windows before the first outer test block only (nested walk-forward), so
+    no window that ``train --config best.yaml`` reports a test metric on helped choose the config.
 
     Each list holds the choices for one field; an empty list (or null range) keeps the field as configured.
     The configured value always joins its choices, because the first trial is the configuration as given.
@@ -351,6 +353,19 @@ class TuneConfig(_Section):
     prune_startup: int = Field(
         3, ge=0, description="Trials that must finish before the median pruner may stop one after a fold whose "
         "validation PR-AUC lies below the median of the finished trials at that fold.",
+    )
+    inner_folds: int = Field(
+        2, ge=1, description="Inner walk-forward folds, cut (with purge) from the windows before the first outer "
+        "test block; the objective is their mean validation PR-AUC.",
+    )
+    tuned_on: str | None = Field(
+        None, description="Written by tune into its best config: the rows the search read, in words. train repeats "
+        "it in its summary.",
+    )
+    tuned_before: int | None = Field(
+        None, description="Written by tune into its best config: where the search stopped reading (split by time: "
+        "the boundary time as an integer, ns since epoch for datetimes; by entity: the number of leading entities). "
+        "train refuses folds whose first test block starts earlier.",
     )
     hidden: list[int] = Field(default_factory=lambda: [16, 32, 64, 128], description="model.hidden choices.")
     layers: list[int] = Field(default_factory=lambda: [1, 2, 3], description="model.layers choices.")

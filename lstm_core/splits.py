@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.preprocessing import StandardScaler
 
-from lstm_core.config import SplitConfig
+from lstm_core.config import PipelineConfig, SplitConfig
 from lstm_core.data import DataError, Series
 from lstm_core.windows import WindowIndex, WindowSet, window_set
 
@@ -168,6 +168,25 @@ def tuning_folds(series: Series, index: WindowIndex, cfg: SplitConfig, inner: in
                             f"for {inner} inner folds; use fewer folds (split.folds or tune.inner_folds) or more data")
         folds = time_folds(series, index, inner_cfg, inside)
     return _checked(folds, inner_cfg, "inner fold")
+
+
+def tuning_scope(series: Series, config: PipelineConfig, longest: int) -> tuple[int, str]:
+    """Where tuning may read: (``before`` for ``tuning_folds``, the same in words).
+
+    Split by time: a time at or before the first outer test block's start for every window length up to
+    ``longest`` (``autocorr.first_block_boundary``), so the outer test blocks of whichever length the search
+    picks lie after it. Split by entity: the entities of the first of the K+1 outer blocks (they never move).
+    """
+    from lstm_core.autocorr import first_block_boundary
+
+    if config.split.by == "entity":
+        first = np.array_split(np.arange(len(series.starts)), config.split.folds + 1)[0]
+        names = [series.entity_names[i] for i in first]
+        return len(first), (f"entities {names[0]} … {names[-1]} (the first of {config.split.folds + 1} entity "
+                            "blocks; the outer test blocks are later entities)")
+    before = first_block_boundary(series, config, longest)
+    return before, (f"windows whose rows and targets end before {_fmt_time(series, before)} (the first outer test "
+                    f"block, for any window up to {longest} rows, starts at or after it)")
 
 
 def check_fold_positives(series: Series, index: WindowIndex, folds: list[Fold], min_positives: int) -> list[str]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import tempfile
 
+import numpy as np
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
@@ -100,4 +101,22 @@ def split_folds(windows: dict, config: PipelineConfig) -> dict:
     problems = check_fold_positives(series, index, folds, config.data.min_positives)
     if problems:
         raise DataError("\n".join(problems))
+    _check_tuned_rows(series, folds, config)
     return {"folds_uri": artifacts.put_folds(folds), "folds": [fold_summary(series, index, f) for f in folds]}
+
+
+def _check_tuned_rows(series, folds: list, config: PipelineConfig) -> None:
+    """A config written by tune records where its search stopped reading; every test block must lie after it."""
+    before = config.tune.tuned_before
+    if before is None:
+        return
+    if config.split.by == "entity":
+        first = len(np.array_split(np.arange(len(series.starts)), config.split.folds + 1)[0])
+        ok, where = first >= before, f"the first test block starts at entity {first + 1}"
+    else:
+        start = folds[0].bounds["test_start"]
+        ok, where = start >= before, f"the first test block starts at {start}"
+    if not ok:
+        raise DataError(f"this config was tuned on {config.tune.tuned_on}, but {where}, earlier: tuning chose on "
+                        "windows these folds would test. Keep the split and data it was tuned with, or tune again")
+    get_run_logger().info("tuned on %s; every test block lies after it", config.tune.tuned_on)

@@ -14,6 +14,7 @@ from sklearn.metrics import average_precision_score
 from lstm_core.config import PipelineConfig
 from lstm_core.ensemble import BalancedBaggingLSTM, fit_members
 from lstm_core.resample import resample
+from lstm_core.splits import fold_summary, tuning_folds, tuning_scope
 from lstm_core.train import fit_lstm
 from lstm_core.windows import WindowSet
 from lstm_pipeline import artifacts, settings, tracking
@@ -26,7 +27,7 @@ from lstm_pipeline.tuning import (
     write_yaml,
 )
 from tasks.folds import set_torch_threads
-from tasks.policy import COMPUTE_RETRY, IO_RETRY
+from tasks.policy import COMPUTE_RETRY, IO_RETRY, cached
 
 
 @task(name="start-tuning", **IO_RETRY)
@@ -51,10 +52,25 @@ def validation_pr_auc(train: WindowSet, val: WindowSet, config: PipelineConfig) 
     return float(result.best_val_pr_auc), result.best_epoch
 
 
+@task(name="split-inner", **COMPUTE_RETRY, **cached("data", "split", "tune"))
+def split_inner(windows: dict, config: PipelineConfig, longest: int) -> dict:
+    """The tuning's inner walk-forward folds, over the windows before the first outer test block only.
+
+    ``longest`` is the longest window the search may pick: the boundary holds for every length up to it."""
+    series, index = artifacts.get_series(windows["series_uri"])
+    before, where = tuning_scope(series, config, longest)
+    folds = tuning_folds(series, index, config.split, config.tune.inner_folds, before)
+    for f in folds:
+        get_run_logger().info("inner fold %d: train %d / val %d windows (%d / %d positive), %d purged", f.k,
+                              len(f.train), len(f.val), index.y[f.train].sum(), index.y[f.val].sum(), f.purged)
+    return {"folds_uri": artifacts.put_folds(folds), "folds": [fold_summary(series, index, f) for f in folds],
+            "before": int(before), "tuned_on": where}
+
+
 @task(name="tune-fold", task_run_name="trial-{trial}-fold-{k}", **COMPUTE_RETRY)
 def fit_trial_fold(fold_uri: str, k: int, trial: int, config: PipelineConfig) -> dict:
-    """Train one trial's network on fold k's training part; the objective's value is its validation
-    PR-AUC. The fold's test part is never read."""
+    """Train one trial's network on inner fold k's training part; the objective's value is its validation
+    PR-AUC. Inner folds lie before the first outer test block, and their own test part is not read either."""
     set_torch_threads(config)  # as the training stage does: the same sums, so the same values, on any executor
     sets, _ = artifacts.get_windowsets(fold_uri)
     started = time.perf_counter()
@@ -90,9 +106,11 @@ def default_out(config: PipelineConfig) -> Path:
 
 
 @task(name="finish-tuning", **IO_RETRY)
-def finish_tuning(run_id: str, config: PipelineConfig, trials: list[dict], out: str | None) -> dict:
-    """Write the best config as YAML; log it, the best params, best and as-configured values, the trials and
-    the history plot to the tuning run."""
+def finish_tuning(run_id: str, config: PipelineConfig, trials: list[dict], out: str | None,
+                  scope: dict | None = None) -> dict:
+    """Write the best config as YAML, with the rows the search read (``scope``: the inner split's
+    ``tuned_on``, ``before`` and fold summaries); log it, the best params, best and as-configured values, the
+    trials and the history plot to the tuning run."""
     done = [t for t in trials if t["state"] == "COMPLETE"]
     if not done:
         raise ValueError("no trial completed: " + "; ".join(f"trial {t['number']}: {t.get('error') or t['state']}"
@@ -100,12 +118,17 @@ def finish_tuning(run_id: str, config: PipelineConfig, trials: list[dict], out: 
     best = max(done, key=lambda t: (t["value"], -t["number"]))  # ties go to the earlier trial (the config as given)
     default = next((t for t in trials if t["number"] == 0), None)
     default_value = default["value"] if default and default["state"] == "COMPLETE" else None
-    path = write_yaml(with_params(config, best["params"]), Path(out) if out else default_out(config))
+    best_config = with_params(config, best["params"])
+    if scope:
+        best_config = best_config.model_copy(update={"tune": best_config.tune.model_copy(
+            update={"tuned_on": scope["tuned_on"], "tuned_before": scope["before"]})})
+    path = write_yaml(best_config, Path(out) if out else default_out(config))
     result = {"mlflow": {"run_id": run_id, "tracking_uri": settings.tracking_uri()}, "trials": trials,
               "best": {k: best[k] for k in ("number", "value", "params", "fold_values")},
               "default": {"value": default_value, "params": default["params"] if default else {}},
               "improvement": None if default_value is None else best["value"] - default_value,
-              "best_yaml": str(path), "window_length": config.window.length}
+              "best_yaml": str(path), "window_length": config.window.length,
+              "tuned_on": (scope or {}).get("tuned_on"), "inner_folds": (scope or {}).get("folds", [])}
     tracking.log_params(run_id, {f"best.{k}": v for k, v in best["params"].items()} | {"best.trial": best["number"]})
     tracking.log_metrics(run_id, {"best_val_pr_auc": best["value"], "default_val_pr_auc": default_value,
                                   "improvement_over_default": result["improvement"],

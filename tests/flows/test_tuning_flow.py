@@ -1,5 +1,5 @@
 """The tuning flow on tiny telemetry: nested trial runs in MLflow, the best config as YAML that trains, and an
-objective that never reads a test part."""
+objective that never reads a window of any outer test block."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,15 +8,18 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from lstm_core.config import load_config
+from lstm_core.config import TrainConfig, load_config
 from lstm_core.data import read_table, resolve_spec, to_series
-from lstm_core.splits import make_folds
+from lstm_core.splits import make_folds, tuning_folds
 from lstm_core.windows import make_windows
 from lstm_pipeline import settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
 TRIALS = 3
+ROWS = 480  # per machine: enough for two inner folds before the first outer test block
+# a step floor, where the training loop has one, would make each tiny fit run for minutes
+FEW_STEPS = {"train.min_steps": 20} if "min_steps" in TrainConfig.model_fields else {}
 
 
 def tiny_config(path, **extra):
@@ -25,7 +28,7 @@ def tiny_config(path, **extra):
                  "window.auto_max": 16, "split.folds": 2, "split.val_fraction": 0.3, "train.epochs": 1,
                  "train.batch_size": 64, "model.hidden": 8, "model.layers": 1, "tune.hidden": [8],
                  "tune.layers": [1], "tune.window": [6, 10], "tune.batch_size": [64], "tune.parallel": 2,
-                 "tune.prune_startup": 1, "register.experiment": "tuning-test", **extra}
+                 "tune.prune_startup": 1, "register.experiment": "tuning-test", **FEW_STEPS, **extra}
     return load_config(None, overrides)
 
 
@@ -45,7 +48,7 @@ def tuned(tmp_path_factory, prefect_harness):
 
     root = tmp_path_factory.mktemp("tune")
     data = root / "telemetry.csv"
-    make_telemetry().to_csv(data, index=False)
+    make_telemetry(rows=ROWS).to_csv(data, index=False)
     mp = pytest.MonkeyPatch()
     mp.setenv("LSTM_PIPELINE_HOME", str(root / "home"))
     mp.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -58,6 +61,7 @@ def tuned(tmp_path_factory, prefect_harness):
     mp.setattr(stage, "validation_pr_auc", recording)
     result = tuning_flow(tiny_config(data), trials=TRIALS, out=str(root / "best.yaml"))
     yield {"result": result, "seen": seen, "data": data, "root": root,
+           "before": load_config(root / "best.yaml").tune.tuned_before,
            "client": MlflowClient(settings.tracking_uri(), settings.tracking_uri())}
     mp.undo()
 
@@ -103,40 +107,49 @@ def test_window_auto_is_resolved_logged_and_plotted(tuned):
     assert {"best.yaml", "tuning.json"} <= {a.path for a in client.list_artifacts(parent.info.run_id)}
 
 
-def test_trials_read_training_and_validation_windows_only(tuned):
-    """Every fit saw exactly a fold's training and validation windows, and no window of its test part."""
-    config, seen = tiny_config(tuned["data"]), tuned["seen"]
+def _first_outer_test_start(data, config, lengths) -> int:
+    """The earliest start of an outer test block over every window length the search may pick."""
+    return min(_folds(data, config, n)[2][0].bounds["test_start"] for n in lengths)
+
+
+def test_trials_read_inner_folds_before_every_outer_test_block(tuned):
+    """Every fit saw exactly an inner fold's training and validation windows, and neither they nor the rows and
+    targets they read reach the first outer test block of any length the search could pick."""
+    config, seen, result = tiny_config(tuned["data"]), tuned["seen"], tuned["result"]
+    lengths = {6, 10, result["window_length"]}
+    start = _first_outer_test_start(tuned["data"], config, lengths)
     assert len(seen) >= TRIALS  # at least one fold per trial; two for each one not pruned
     for length, train_ends, val_ends in seen:
-        series, index, folds = _folds(tuned["data"], config, length)
-        fold = next(f for f in folds if np.array_equal(index.ends[f.val], val_ends))
+        series, index, _ = _folds(tuned["data"], config, length)
+        inner = tuning_folds(series, index, config.split, config.tune.inner_folds, tuned["before"])
+        fold = next(f for f in inner if np.array_equal(index.ends[f.val], val_ends))
         assert np.array_equal(index.ends[fold.train], train_ends)
-        test_ends = index.ends[fold.test]
-        assert not np.isin(train_ends, test_ends).any() and not np.isin(val_ends, test_ends).any()
-        # neither the rows nor the targets they read reach the test part
         reach = np.concatenate([index.reach[fold.train], index.reach[fold.val]])
-        assert series.time[reach].max() < fold.bounds["test_start"]
+        assert series.time[reach].max() < start
 
 
-def test_poisoned_test_rows_leave_the_objective_unchanged(tuned, tmp_path, monkeypatch):
-    """Rows only the last test part reads get absurd features and shuffled events: trial 0 scores the same."""
+def test_poisoned_outer_test_blocks_leave_the_search_bit_identical(tuned, tmp_path, monkeypatch):
+    """Every row of every outer test block (of any length in the search) gets absurd features and shuffled
+    events: the objective, every trial and the chosen parameters come out bit for bit the same."""
     from flows.tuning import tuning_flow
 
     monkeypatch.setenv("LSTM_PIPELINE_HOME", str(tmp_path / "home"))
-    length = tuned["result"]["window_length"]
-    series, index, folds = _folds(tuned["data"], tiny_config(tuned["data"]), length)
-    start = folds[-1].bounds["test_start"]
+    result = tuned["result"]
+    start = _first_outer_test_start(tuned["data"], tiny_config(tuned["data"]), {6, 10, result["window_length"]})
     df = pd.read_csv(tuned["data"])
     late = (pd.to_datetime(df["timestamp"]).astype("datetime64[ns]").astype("int64") >= start).to_numpy()
-    assert 0 < late.sum() < len(df)
+    assert 0.5 < late.mean() < 1  # the outer test blocks are most of the data
     rng = np.random.default_rng(7)
     df.loc[late, ["temp", "vibration"]] = rng.normal(1e5, 1e4, size=(late.sum(), 2))
     df.loc[late, "failure"] = rng.permutation(df.loc[late, "failure"].to_numpy())
     poisoned = tmp_path / "telemetry.csv"
     df.to_csv(poisoned, index=False)
-    again = tuning_flow(tiny_config(poisoned), trials=1, out=str(tmp_path / "best.yaml"))
-    assert again["window_length"] == length
-    assert again["trials"][0]["fold_values"] == tuned["result"]["trials"][0]["fold_values"]
+    again = tuning_flow(tiny_config(poisoned), trials=TRIALS, out=str(tmp_path / "best.yaml"))
+    assert again["window_length"] == result["window_length"]
+    keys = ("number", "state", "params", "value", "fold_values")
+    assert [{k: t[k] for k in keys} for t in again["trials"]] == [{k: t[k] for k in keys} for t in result["trials"]]
+    assert again["best"] == result["best"]
+    assert again["tuned_on"] == result["tuned_on"] and again["inner_folds"] == result["inner_folds"]
 
 
 def test_best_yaml_loads_and_trains(tuned):
@@ -151,8 +164,21 @@ def test_best_yaml_loads_and_trains(tuned):
         section, name = dotted.split(".")
         assert tree[section][name] == value and getattr(getattr(best, section), name) == value
     assert isinstance(best.window.length, int)
+    assert best.tune.tuned_on == result["tuned_on"] and best.tune.tuned_on.startswith("windows whose rows and targets")
     # what `lstm-pipeline train --config best.yaml --flags` does: the YAML, then flags on top
     cfg = load_config(path, {"evaluate.baselines": ["prior"], "register.enabled": False})
     summary = training_pipeline(cfg)
     assert summary["config"]["window"]["length"] == best.window.length
     assert np.isfinite(summary["aggregate"]["lstm"]["pr_auc_mean"])
+    # the summary records which rows tuning saw, and every reported (outer) test block lies after them
+    assert summary["config"]["tune"]["tuned_on"] == result["tuned_on"]
+    assert len(summary["folds"]) == best.split.folds
+
+
+def test_a_tuned_config_refuses_folds_that_would_test_what_tuning_read(tuned):
+    from flows.training import training_pipeline
+    from lstm_core.data import DataError
+
+    cfg = load_config(tuned["root"] / "best.yaml", {"split.folds": 5, "register.enabled": False})
+    with pytest.raises(DataError, match="this config was tuned on windows whose rows .* the first test block starts at"):
+        training_pipeline(cfg)
