@@ -74,7 +74,8 @@ def with_params(config: PipelineConfig, params: dict[str, Any]) -> PipelineConfi
 
 
 def new_study(config: PipelineConfig, name: str):
-    """A study maximising the mean validation PR-AUC: TPE seeded from train.seed, median pruning per fold,
+    """A study maximising the mean validation PR-AUC over inner folds: TPE seeded from train.seed, median
+    pruning per fold,
     and the config as given enqueued as the first trial."""
     import optuna
 
@@ -122,7 +123,7 @@ def history_plot(trials: list[dict[str, Any]], path: Path) -> Path:
         ax.axhline(default["value"], color="black", linestyle=":", label=f"as configured {default['value']:.3f}")
     ax.set_xlabel("trial")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel("mean validation PR-AUC over folds")
+    ax.set_ylabel("mean validation PR-AUC over inner folds")
     # below the axes: inside, the legend would hide a trial's point
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=4, frameon=False)
     fig.tight_layout()
@@ -186,8 +187,9 @@ def print_result(result: dict[str, Any], console) -> None:
     """The trials table, the best trial and its gain over the config as given."""
     from rich.table import Table
 
-    table = Table(title=f"Trials, best first: mean validation PR-AUC over the walk-forward folds "
-                        f"(window {result['window_length']} as configured)")
+    table = Table(title=f"Trials, best first: mean validation PR-AUC over {len(result.get('inner_folds') or [])} "
+                        f"inner folds before the first outer test block (window {result['window_length']} as "
+                        "configured)")
     rows = trials_table(result)
     for col in rows[0]:
         table.add_column(col, no_wrap=col != "params")
@@ -205,6 +207,8 @@ def print_result(result: dict[str, Any], console) -> None:
             f"{result['improvement']:+.4f} over the config as given ({default:.4f})"
             if best["number"] != 0 else "the config as given is the best; nothing beat it")
     console.print(f"best: trial {best['number']}, validation PR-AUC {best['value']:.4f}; {gain}", soft_wrap=True)
+    if result.get("tuned_on"):
+        console.print(f"tuning read only {result['tuned_on']}", highlight=False, soft_wrap=True)
     console.print(f"best config written to {result['best_yaml']}: lstm-pipeline train --config {result['best_yaml']}",
                   highlight=False, soft_wrap=True)
     console.print(f"MLflow run {result['mlflow']['run_id']} ({result['mlflow']['tracking_uri']})", soft_wrap=True)
