@@ -175,3 +175,13 @@ def test_the_target_listed_as_a_feature_is_refused_by_name(command, tmp_path, ho
     assert "column 'failure' is the event column (the target) and cannot also be a feature" in result.output
     assert "Traceback" not in result.output
     assert registered_versions() == []
+
+
+def test_validate_resolves_window_auto_once_and_says_so(tmp_path, home):
+    path = tmp_path / "telemetry.csv"
+    make_telemetry().to_csv(path, index=False)
+    result = CliRunner().invoke(app, ["validate", "--data", str(path), "--time-col", "timestamp", "--entity-col",
+                                      "machine", "--event-col", "failure", "--horizon", "3", "--window", "auto",
+                                      "--folds", "2"])
+    assert result.exit_code == 0, result.output
+    assert "window: auto → " in result.output and "rows (autocorrelation of " in result.output
