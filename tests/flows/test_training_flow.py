@@ -144,7 +144,7 @@ def test_registered_challenger_scores_raw_rows(landed):
     assert version.tags["gate.decision"] == ("promoted" if gate["promoted"] else "refused")
     assert version.tags["gate.reasons"] == " | ".join(gate["reasons"])
     assert ("champion" in client.get_registered_model("telemetry-test").aliases) == gate["promoted"]
-    assert "there is no champion yet" in gate["reasons"]
+    assert "not applied: there is no champion yet" in gate["reasons"]
 
     import mlflow.artifacts
 
