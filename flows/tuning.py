@@ -121,7 +121,8 @@ def tuning_flow(config: PipelineConfig, trials: int | None = None, out: str | No
     parent = start_tuning(config, loaded, n_trials)
     try:
         loaded = validate_data(loaded, parent, config)  # less any constant feature the contract dropped
-        windows = window_data(loaded, config, parent)  # window: auto resolves here, on first-block rows only
+        # window: auto resolves here, on rows before every outer test block of any length the search may try
+        windows = window_data(loaded, config, parent, max(config.tune.window, default=0))
         config = with_length(config, windows["length"])
         cache: dict = {}
         longest = longest_length(config)

@@ -167,10 +167,13 @@ def first_block(series: Series, config: PipelineConfig,
     return starts, f_stops, t_stops, f"time < {when}"
 
 
-def suggest_length(series: Series, config: PipelineConfig) -> AcfSuggestion:
-    """The window length ``window: auto`` resolves to on ``series`` (see the module's docstring)."""
+def suggest_length(series: Series, config: PipelineConfig, reads_for: int = 0) -> AcfSuggestion:
+    """The window length ``window: auto`` resolves to on ``series`` (see the module's docstring).
+
+    ``reads_for``: read only rows before the first test block of windows up to this length too, when it is
+    longer than auto may pick (tuning, whose choices may be longer: the outer test blocks of all of them)."""
     lo, hi = config.window.auto_min, longest_length(series, config)
-    starts, f_stops, t_stops, boundary = first_block(series, config, hi)
+    starts, f_stops, t_stops, boundary = first_block(series, config, max(hi, reads_for))
     rows, target_rows = int(np.sum(f_stops - starts)), int(np.sum(t_stops - starts))
     if rows < 2 or target_rows < 2:
         raise DataError(f"window: auto found {rows} row(s) before the first test block ({boundary}); it reads no "
@@ -204,9 +207,11 @@ def with_length(config: PipelineConfig, length: int) -> PipelineConfig:
     return config.model_copy(update={"window": config.window.model_copy(update={"length": int(length)})})
 
 
-def resolve_length(series: Series, config: PipelineConfig) -> tuple[PipelineConfig, AcfSuggestion | None]:
-    """``config`` with ``window.length`` an integer: unchanged when it is one, else the ACF's suggestion."""
+def resolve_length(series: Series, config: PipelineConfig,
+                   reads_for: int = 0) -> tuple[PipelineConfig, AcfSuggestion | None]:
+    """``config`` with ``window.length`` an integer: unchanged when it is one, else the ACF's suggestion
+    (``reads_for``: see ``suggest_length``)."""
     if config.window.length != "auto":
         return config, None
-    found = suggest_length(series, config)
+    found = suggest_length(series, config, reads_for)
     return with_length(config, found.length), found

@@ -70,15 +70,18 @@ def validate_data(loaded: dict, run_id: str, config: PipelineConfig) -> dict:
 
 
 @task(name="window", **COMPUTE_RETRY, **cached("data", "window"))
-def window_data(loaded: dict, config: PipelineConfig, run_id: str | None = None) -> dict:
-    """Apply the missing-value policy, lay the rows out per entity and index every window with a known target."""
+def window_data(loaded: dict, config: PipelineConfig, run_id: str | None = None, reads_for: int = 0) -> dict:
+    """Apply the missing-value policy, lay the rows out per entity and index every window with a known target.
+
+    ``window: auto`` resolves here, once, reading rows before the first test block of every window up to
+    ``reads_for`` rows as well (tuning passes its longest choice)."""
     spec = _spec(loaded)
     rows, missing = apply_missing(artifacts.get_table(loaded["table_uri"]), spec, config.data.missing,
                                   config.data.ffill_limit)
     if run_id and missing["missing_values"]:
         tracking.log_params(run_id, {f"data.missing.{k}": v for k, v in missing.items() if k != "policy"})
     series = to_series(rows, spec)
-    config, acf = resolve_length(series, config)  # window: auto → an integer, from first-block rows only
+    config, acf = resolve_length(series, config, reads_for)  # window: auto → an integer, from first-block rows only
     if run_id:
         log_window_choice(run_id, config.window.length, acf)
     index = make_windows(series, config.window.length, config.window.max_gap)

@@ -164,3 +164,21 @@ def test_too_little_data_is_a_clear_error():
     series = _series({"x": np.arange(10.0)}, np.r_[np.zeros(9), 1].astype(int))
     with pytest.raises(DataError, match="window.auto_min = 12"):
         suggest_length(series, _config(**{"window.auto_min": 12}))
+
+
+def test_reads_for_a_longer_window_stops_before_its_first_test_block_too():
+    """Tuning may try a window longer than auto's upper end: the ACF then stops before that window's first
+    test block as well, and still clips its suggestion to auto's own range."""
+    rng = np.random.default_rng(1)
+    n = 1200
+    x = np.convolve(rng.normal(size=n + 20), np.ones(20) / 20, "valid")[:n]
+    entity = np.repeat([0, 1], n // 2)
+    cfg = _config(**{"split.folds": 3, "window.auto_max": 40})
+    series = _series({"x": x}, (rng.random(n) < 0.05).astype(int), entity)
+    own, longer = suggest_length(series, cfg), suggest_length(series, cfg, reads_for=120)
+    bound = first_block_boundary(series, cfg, 120)
+    assert longer.boundary == f"time < {bound}" and bound < first_block_boundary(series, cfg)
+    assert longer.rows == int(np.sum(series.time < bound)) < own.rows
+    fold = make_folds(series, make_windows(series, 120), cfg.split)[0]
+    assert bound <= series.time[make_windows(series, 120).ends[fold.test]].min()
+    assert 1 <= longer.length <= 40
