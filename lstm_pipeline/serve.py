@@ -33,6 +33,7 @@ def build_deployments(config: PipelineConfig, score: ScoreConfig | None = None, 
     from the dashboard, where the form asks for the file. The scoring deployment scores with the model the
     training config registers unless ``score`` names another.
     """
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
     from prefect.deployments.runner import EntrypointType
     from prefect.schedules import Cron
 
@@ -58,10 +59,13 @@ def build_deployments(config: PipelineConfig, score: ScoreConfig | None = None, 
     common = {"tags": TAGS, "entrypoint_type": EntrypointType.MODULE_PATH}
     training = training_pipeline.to_deployment(
         DEPLOYMENT, schedules=schedules(cron, config.data.path), parameters={"config": config.model_dump(mode="json")},
+        # a tick (or a dashboard run) while the last training run still runs is cancelled, never merged into it
+        concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW),
         description="Walk-forward evaluation of the LSTM against baselines, refit, register as challenger, gate.",
         **common)
     scoring = batch_scoring.to_deployment(
         DEPLOYMENT, schedules=schedules(score_cron, score.data), parameters={"params": score.model_dump(mode="json")},
+        concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE),
         description="Score a file with the registered champion under its data contract; predictions to Parquet.",
         **common)
     return [training, scoring]
@@ -77,4 +81,9 @@ def serve_forever(deployments: list[RunnerDeployment], limit: int | None = None)
                          "'prefect server start' and set PREFECT_API_URL=http://127.0.0.1:4200/api")
     from prefect import serve
 
+    from lstm_pipeline import tracking
+
+    # Create the embedded MLflow store now: a training and a scoring run due at the same minute would otherwise
+    # both migrate a new SQLite file at once, and one fails ("duplicate column name").
+    tracking.client().search_experiments(max_results=1)
     serve(*deployments, limit=limit)

@@ -1,6 +1,7 @@
 """Real MLflow and Prefect servers on fresh PostgreSQL databases, for the production-side tests."""
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -71,23 +72,36 @@ def _wait_healthy(url: str, server: subprocess.Popen, log_name: str, what: str) 
             time.sleep(0.5)
 
 
-@pytest.fixture(scope="session")
-def prefect_pg_server(tmp_path_factory):
-    """``prefect server start`` on its own Postgres database (asyncpg), as the compose stack runs it; yields
-    the API URL."""
-    db = f"lstm_pipeline_prefect_{uuid.uuid4().hex[:8]}"
+def new_pg_database(prefix: str) -> str:
+    """A fresh, empty Postgres database's name (skips the test when Postgres is not reachable)."""
+    db = f"{prefix}_{uuid.uuid4().hex[:8]}"
     try:
         _admin(f"CREATE DATABASE {db}")
     except Exception as exc:
         pytest.skip(f"PostgreSQL not reachable at {PG_DSN}: {exc}")
-    port, root = _free_port(), tmp_path_factory.mktemp("prefect-pg")
-    env = {**os.environ, "PREFECT_HOME": str(root), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_UI_ENABLED": "false",
-           "PREFECT_API_DATABASE_CONNECTION_URL": f"{PG_DSN.replace('postgresql://', 'postgresql+asyncpg://')}/{db}"}
-    env.pop("PREFECT_API_URL", None)
+    return db
+
+
+def drop_pg_database(db: str) -> None:
+    _admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+
+def prefect_pg_url(db: str) -> str:
+    return f"{PG_DSN.replace('postgresql://', 'postgresql+asyncpg://')}/{db}"
+
+
+@contextlib.contextmanager
+def prefect_server(root, database_url: str, **env: str):
+    """``prefect server start`` on ``database_url`` with its state under ``root``; yields the API URL.
+
+    ``env`` adds Prefect settings, such as a short scheduler loop."""
+    port = _free_port()
+    full = {**os.environ, "PREFECT_HOME": str(root), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_UI_ENABLED": "false", "PREFECT_API_DATABASE_CONNECTION_URL": database_url, **env}
+    full.pop("PREFECT_API_URL", None)
     log = open(root / "server.log", "w")
     server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                               "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+                               "--port", str(port)], env=full, stdout=log, stderr=subprocess.STDOUT)
     api = f"http://127.0.0.1:{port}/api"
     try:
         _wait_healthy(f"{api}/health", server, log.name, "prefect server")
@@ -96,7 +110,18 @@ def prefect_pg_server(tmp_path_factory):
         server.terminate()
         server.wait(timeout=30)
         log.close()
-        _admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def prefect_pg_server(tmp_path_factory):
+    """``prefect server start`` on its own Postgres database (asyncpg), as the compose stack runs it; yields
+    the API URL."""
+    db = new_pg_database("lstm_pipeline_prefect")
+    try:
+        with prefect_server(tmp_path_factory.mktemp("prefect-pg"), prefect_pg_url(db)) as api:
+            yield api
+    finally:
+        drop_pg_database(db)
 
 
 def settled_task_runs(flow_run_id, timeout: float = 60.0) -> list:

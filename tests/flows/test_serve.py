@@ -88,6 +88,10 @@ def test_deployments_register_with_the_api_and_read_back(home, api, request):
     props = train.parameter_openapi_schema["definitions"]["TrainConfig"]["properties"]
     assert props["epochs"]["description"] == TrainConfig.model_fields["epochs"].description
     assert score.parameters["params"]["data"] == "plant/today.csv"
+    # one training run at a time: an overlapping tick is cancelled instead of resuming the running one's MLflow run
+    assert train.global_concurrency_limit.limit == 1
+    assert train.concurrency_options.collision_strategy == "CANCEL_NEW"
+    assert (score.global_concurrency_limit.limit, score.concurrency_options.collision_strategy) == (1, "ENQUEUE")
 
 
 def test_serve_without_a_prefect_server_says_what_to_start(home, monkeypatch):
