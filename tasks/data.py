@@ -23,6 +23,7 @@ from lstm_core.windows import make_windows
 from lstm_pipeline import artifacts, tracking
 from lstm_pipeline.acf_plot import log_window_choice
 from lstm_pipeline.contract import ContractError, run_contract
+from lstm_pipeline.execution import releases_memory
 from tasks.policy import COMPUTE_RETRY, IO_RETRY, cached
 
 
@@ -31,6 +32,7 @@ def _spec(loaded: dict) -> DataSpec:
 
 
 @task(name="load", **IO_RETRY, **cached("data", data_file=True))
+@releases_memory
 def load_data(config: PipelineConfig) -> dict:
     """Read the user's file (never modified), resolve the columns, fingerprint the content."""
     df = read_table(config.data.path, sep=config.data.sep, max_file_mb=config.data.max_file_mb)
@@ -40,6 +42,7 @@ def load_data(config: PipelineConfig) -> dict:
 
 
 @task(name="validate", **COMPUTE_RETRY)
+@releases_memory
 def validate_data(loaded: dict, run_id: str, config: PipelineConfig) -> dict:
     """Run the data contract (report, GX result and Data Docs to MLflow); stop the flow when it fails.
 
@@ -70,6 +73,7 @@ def validate_data(loaded: dict, run_id: str, config: PipelineConfig) -> dict:
 
 
 @task(name="window", **COMPUTE_RETRY, **cached("data", "window"))
+@releases_memory
 def window_data(loaded: dict, config: PipelineConfig, run_id: str | None = None, reads_for: int = 0) -> dict:
     """Apply the missing-value policy, lay the rows out per entity and index every window with a known target.
 
@@ -93,6 +97,7 @@ def window_data(loaded: dict, config: PipelineConfig, run_id: str | None = None,
 
 
 @task(name="split", **COMPUTE_RETRY, **cached("data", "split"))
+@releases_memory
 def split_folds(windows: dict, config: PipelineConfig) -> dict:
     """Walk-forward folds with validation slices, purge and embargo; stop when a part lacks positives."""
     series, index = artifacts.get_series(windows["series_uri"])

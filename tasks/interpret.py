@@ -14,6 +14,7 @@ from lstm_core.config import PipelineConfig
 from lstm_core.interpret import interpret, sample_windows
 from lstm_core.windows import window_set
 from lstm_pipeline import artifacts, plots, settings, tracking, workspace
+from lstm_pipeline.execution import releases_memory
 from tasks.policy import IO_RETRY
 
 FOLDER = "plots/interpret"
@@ -49,6 +50,7 @@ def _image_url(run_id: str, path: str) -> str | None:
 
 
 @task(name="interpret", **IO_RETRY)
+@releases_memory
 def interpret_final(scorer_uri: str, windows: dict, split: dict, folds: list[dict], run_id: str,
                     config: PipelineConfig) -> list[str]:
     """Trace the final model on the folds' validation/test windows; log its plots and the per-fold confusion."""
@@ -64,7 +66,7 @@ def interpret_final(scorer_uri: str, windows: dict, split: dict, folds: list[dic
             drawn.append(plots.attention(out.attention, out.attention_y, Path(tmp) / "attention.png"))
         for path in drawn:
             tracking.log_file(run_id, path, FOLDER)
-    tracking.log_metrics(run_id, {f"dead_units.{k.replace(' ', '_')}": v for k, v in out.dead.items()})
+    tracking.log_metrics(run_id, {f"lstm/interpret/dead_units_{k.replace(' ', '_')}": v for k, v in out.dead.items()})
     logged = [f"{FOLDER}/{p.name}" for p in drawn]
     _publish(run_id, logged, out, len(y), int(y.sum()), members=len(getattr(scorer, "networks", [net])))
     return logged

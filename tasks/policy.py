@@ -13,7 +13,6 @@ from prefect.tasks import exponential_backoff
 
 from lstm_core.data import DataError
 from lstm_pipeline import settings, workspace
-from lstm_pipeline.execution import release_memory
 
 
 def retry_unless_bad_input(task, task_run, state) -> bool:
@@ -50,12 +49,11 @@ def retry_oom_or_transient(task, task_run, state) -> bool:
     return True
 
 
-_RELEASE = {"on_completion": [release_memory], "on_failure": [release_memory]}
 IO_RETRY = {"retries": 3, "retry_delay_seconds": settings.RetryDelays(exponential_backoff(backoff_factor=2)(3)),
-            "retry_jitter_factor": 0.5, "retry_condition_fn": retry_unless_bad_input, **_RELEASE}
-COMPUTE_RETRY = {"retries": 1, "retry_delay_seconds": 1, "retry_condition_fn": retry_unless_bad_input, **_RELEASE}
+            "retry_jitter_factor": 0.5, "retry_condition_fn": retry_unless_bad_input}
+COMPUTE_RETRY = {"retries": 1, "retry_delay_seconds": 1, "retry_condition_fn": retry_unless_bad_input}
 # Three halvings: batch_size, /2, /4, /8.
-TRAIN_RETRY = {"retries": 3, "retry_delay_seconds": 0, "retry_condition_fn": retry_oom_or_transient, **_RELEASE}
+TRAIN_RETRY = {"retries": 3, "retry_delay_seconds": 0, "retry_condition_fn": retry_oom_or_transient}
 
 
 @functools.lru_cache(maxsize=1)

@@ -8,6 +8,7 @@ from prefect import get_run_logger, task
 
 from lstm_core.config import PipelineConfig
 from lstm_pipeline import tracking
+from lstm_pipeline.execution import releases_memory
 from tasks.policy import IO_RETRY
 from tasks.tracking import start_run
 
@@ -22,6 +23,7 @@ def resume_key(config: PipelineConfig, loaded: dict) -> str:
 
 
 @task(name="open-run", **IO_RETRY)
+@releases_memory
 def open_run(config: PipelineConfig, loaded: dict) -> str:
     """Reopen the latest unfinished (killed or failed) parent run of this data and config, else start one.
 
@@ -36,6 +38,7 @@ def open_run(config: PipelineConfig, loaded: dict) -> str:
         client.update_run(run.info.run_id, status="RUNNING")
         resumed = int(run.data.tags.get("pipeline.resumed", "0")) + 1
         client.set_tag(run.info.run_id, "pipeline.resumed", str(resumed))
+        tracking.set_tags(run.info.run_id, tracking.prefect_link())  # the attempt that finishes it
         get_run_logger().info("resuming MLflow run %s (was %s); finished stages come from the cache",
                               run.info.run_id, run.info.status)
         return run.info.run_id

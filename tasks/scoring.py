@@ -11,10 +11,12 @@ from lstm_core.data import DataError, apply_missing, fingerprint, read_table
 from lstm_core.scoring import score_frame
 from lstm_pipeline import artifacts, scoring, tracking
 from lstm_pipeline.contract import ContractError, run_contract
+from lstm_pipeline.execution import releases_memory
 from tasks.policy import COMPUTE_RETRY, IO_RETRY
 
 
 @task(name="resolve-model", **IO_RETRY)
+@releases_memory
 def resolve_model(params: ScoreConfig) -> dict:
     """Pin the alias to its version, load the scorer and the config it was trained with."""
     model = scoring.resolve(params.resolved_model_uri())
@@ -31,6 +33,7 @@ def _scorer(model: dict):
 
 
 @task(name="load-scoring-data", **IO_RETRY)
+@releases_memory
 def load_scoring_data(params: ScoreConfig, model: dict) -> dict:
     """Read the file with the training run's reader settings; refuse it when a column the model needs is absent."""
     if not params.data:
@@ -47,6 +50,7 @@ def load_scoring_data(params: ScoreConfig, model: dict) -> dict:
 
 
 @task(name="start-scoring-run", **IO_RETRY)
+@releases_memory
 def start_scoring_run(params: ScoreConfig, model: dict, loaded: dict) -> str:
     """Open the scoring run: model URI and version, input file and its fingerprint as params."""
     fp = loaded["fingerprint"]
@@ -60,6 +64,7 @@ def start_scoring_run(params: ScoreConfig, model: dict, loaded: dict) -> str:
 
 
 @task(name="validate-scoring-data", **COMPUTE_RETRY)
+@releases_memory
 def validate_scoring_data(loaded: dict, run_id: str, model: dict) -> dict:
     """The training run's data contract on the feature, time and entity columns; stop the flow when it fails."""
     config = PipelineConfig.model_validate(model["config"])
@@ -77,6 +82,7 @@ def validate_scoring_data(loaded: dict, run_id: str, model: dict) -> dict:
 
 
 @task(name="score", **COMPUTE_RETRY)
+@releases_memory
 def score_windows(loaded: dict, model: dict, params: ScoreConfig) -> dict:
     """Apply the training run's missing-value policy, score every complete window, write the predictions."""
     config = PipelineConfig.model_validate(model["config"])
@@ -92,6 +98,7 @@ def score_windows(loaded: dict, model: dict, params: ScoreConfig) -> dict:
 
 
 @task(name="log-scores", **IO_RETRY)
+@releases_memory
 def log_scores(run_id: str, params: ScoreConfig, loaded: dict, scored: dict) -> dict:
     """Rows, windows and the positive prediction rate as metrics; the predictions file as artifact or path."""
     windows = scored["windows"]
@@ -106,6 +113,7 @@ def log_scores(run_id: str, params: ScoreConfig, loaded: dict, scored: dict) -> 
 
 
 @task(name="scoring-summary")
+@releases_memory
 def scoring_summary(run_id: str, model: dict, loaded: dict, scored: dict, metrics: dict) -> dict:
     """The flow's result, also a Prefect markdown artifact."""
     summary = {"model": {k: model[k] for k in ("name", "version", "uri", "requested", "run_id")},

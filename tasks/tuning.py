@@ -18,6 +18,7 @@ from lstm_core.splits import fold_summary, tuning_folds, tuning_scope
 from lstm_core.train import fit_lstm
 from lstm_core.windows import WindowSet
 from lstm_pipeline import artifacts, settings, tracking
+from lstm_pipeline.execution import releases_memory
 from lstm_pipeline.tuning import (
     history_plot,
     params_text,
@@ -31,6 +32,7 @@ from tasks.policy import COMPUTE_RETRY, IO_RETRY, cached
 
 
 @task(name="start-tuning", **IO_RETRY)
+@releases_memory
 def start_tuning(config: PipelineConfig, loaded: dict, trials: int) -> str:
     """Open the tuning run: flattened config, the data fingerprint and the number of trials as params."""
     fp = loaded["fingerprint"]
@@ -68,6 +70,7 @@ def split_inner(windows: dict, config: PipelineConfig, longest: int) -> dict:
 
 
 @task(name="tune-fold", task_run_name="trial-{trial}-fold-{k}", **COMPUTE_RETRY)
+@releases_memory
 def fit_trial_fold(fold_uri: str, k: int, trial: int, config: PipelineConfig) -> dict:
     """Train one trial's network on inner fold k's training part; the objective's value is its validation
     PR-AUC. Inner folds lie before the first outer test block, and their own test part is not read either."""
@@ -80,6 +83,7 @@ def fit_trial_fold(fold_uri: str, k: int, trial: int, config: PipelineConfig) ->
 
 
 @task(name="start-trial", task_run_name="start-trial-{number}", **IO_RETRY)
+@releases_memory
 def start_trial(parent_run_id: str, config: PipelineConfig, number: int, params: dict) -> str:
     """A nested run per trial, holding the whole config the trial trained with."""
     tags = {"trial": str(number), "trial.as_configured": str(number == 0).lower(), "trial.params": params_text(params)}
@@ -88,6 +92,7 @@ def start_trial(parent_run_id: str, config: PipelineConfig, number: int, params:
 
 
 @task(name="log-trial", task_run_name="log-trial-{number}", **IO_RETRY)
+@releases_memory
 def log_trial(run_id: str, number: int, outcome: dict) -> None:
     """Per-fold validation PR-AUC (step = fold), their mean, and how the trial ended."""
     for k, value in enumerate(outcome["fold_values"], 1):
@@ -106,6 +111,7 @@ def default_out(config: PipelineConfig) -> Path:
 
 
 @task(name="finish-tuning", **IO_RETRY)
+@releases_memory
 def finish_tuning(run_id: str, config: PipelineConfig, trials: list[dict], out: str | None,
                   scope: dict | None = None) -> dict:
     """Write the best config as YAML, with the rows the search read (``scope``: the inner split's

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from prefect import Task
 
 from lstm_pipeline import artifacts, workspace
 
@@ -102,13 +103,36 @@ def test_a_finished_stage_gives_its_freed_memory_back():
     assert before - after > 150, (before, after)
 
 
-def test_every_stage_releases_memory_when_it_ends():
-    from lstm_pipeline.execution import release_memory
-    from tasks import data, folds, tracking
+def test_every_stage_releases_memory_when_it_ends(monkeypatch):
+    import importlib
+    import pkgutil
 
-    for t in (data.load_data, data.validate_data, data.window_data, folds.prepare_fold, folds.train_fold,
-              folds.evaluate_baselines, tracking.aggregate, tracking.refit_final):
-        assert release_memory in t.on_completion_hooks and release_memory in t.on_failure_hooks, t.name
+    import tasks
+    from lstm_pipeline import execution
+
+    found = []
+    for info in pkgutil.iter_modules(tasks.__path__):
+        module = importlib.import_module(f"tasks.{info.name}")
+        found += [t for t in vars(module).values() if isinstance(t, Task) and t.fn.__module__ == module.__name__]
+    assert len(found) > 20
+    wrapper = execution.releases_memory(lambda: None).__code__  # every wrapped function runs this code
+    for t in found:
+        assert t.fn.__code__ is wrapper, t.name
+        assert not t.on_completion_hooks, t.name  # Prefect logs each hook it runs at INFO: none are used
+
+    calls = []
+    monkeypatch.setattr(execution, "release_memory", lambda: calls.append(1))
+
+    @execution.releases_memory
+    def stage(fail: bool) -> int:
+        if fail:
+            raise RuntimeError("boom")
+        return 7
+
+    assert stage(False) == 7 and calls == [1]
+    with pytest.raises(RuntimeError, match="boom"):
+        stage(True)
+    assert calls == [1, 1]
 
 
 def _windows(rows: np.ndarray, ends: list[int], length: int = 3):
