@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import flow
-from prefect.runtime import flow_run
 
 from lstm_core.config import ScoreConfig
+from lstm_pipeline import naming
 from tasks.scoring import (
     load_scoring_data,
     log_scores,
@@ -19,15 +19,15 @@ from tasks.scoring import (
 from tasks.tracking import finish_run
 
 
-def _flow_run_name() -> str:
+def _derived_name(parameters: dict) -> str:
     """'<file>-<model>@<alias>', e.g. 'telemetry-telemetry-lstm@champion'."""
-    raw = flow_run.parameters["params"]
+    raw = parameters["params"]
     params = raw if isinstance(raw, ScoreConfig) else ScoreConfig.model_validate(raw)
     stem = Path(params.data).stem if params.data else "no-data"
     return f"{stem}-{params.model_uri or f'{params.model_name}@{params.alias}'}".replace("models:/", "")
 
 
-@flow(name="batch_scoring", flow_run_name=_flow_run_name, log_prints=True)
+@flow(name="batch_scoring", flow_run_name=naming.keep_given_name(_derived_name), log_prints=True)
 def batch_scoring(params: ScoreConfig) -> dict:
     """Score a file with a registered model under the data contract it was trained with; log the run."""
     model = resolve_model(params)

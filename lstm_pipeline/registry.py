@@ -142,3 +142,21 @@ def rollback(client: MlflowClient, name: str) -> tuple[int, int]:
     client.set_registered_model_tag(name, HISTORY, ",".join(map(str, kept)))
     client.set_model_version_tag(name, str(target), "champion.reason", f"rollback from version {current.version}")
     return int(current.version), target
+
+
+IDENTITY = "pipeline.identity"  # version tag: provenance.model_identity of the run that trained it
+
+
+def latest_version(client: MlflowClient, name: str):
+    """The highest version registered under ``name``, or None (also when the model does not exist yet)."""
+    try:
+        versions = client.search_model_versions(f"name='{name}'", order_by=["version_number DESC"], max_results=1)
+    except MlflowException:
+        return None
+    return versions[0] if versions else None
+
+
+def unchanged_since(client: MlflowClient, name: str, identity: str):
+    """The latest version when it was trained on the same data, config and code (``identity``), else None."""
+    latest = latest_version(client, name)
+    return latest if latest is not None and latest.tags.get(IDENTITY) == identity else None

@@ -21,6 +21,26 @@ def run_name(config: PipelineConfig) -> str:
     return f"{stem}-w{config.window.length}-{config.resample.strategy}"
 
 
+def metric_key(model: str, key: str) -> str:
+    """An MLflow metric key in sections: the LSTM's under 'lstm/', each baseline's under 'baselines/<name>/', so
+    the chart view groups them and the LSTM is never lost among the baselines."""
+    return f"lstm/{key}" if model == "lstm" else f"baselines/{model}/{key}"
+
+
+def model_metrics(models: dict[str, dict[str, float]]) -> dict[str, float]:
+    """``{model: {key: value}}`` as sectioned MLflow metrics."""
+    return {metric_key(m, k): v for m, values in models.items() for k, v in values.items()}
+
+
+def curve_key(name: str) -> str:
+    """An epoch-curve metric under 'train/' or 'val/' ('val_pr_auc' -> 'val/pr_auc', 'loss' -> 'train/loss')."""
+    return f"val/{name.removeprefix('val_')}" if name.startswith("val_") else f"train/{name}"
+
+
+# Shown first in the runs table of the MLflow UI (its columns follow the order the keys were logged).
+KEY_METRICS = ("lstm/pr_auc_mean", "lstm/mcc_mean", "lstm/pr_auc_gain_over_best_baseline")
+
+
 def fold_params(summary: dict, resampled: dict) -> dict[str, Any]:
     out: dict[str, Any] = {"fold": summary["fold"], "purged": summary["purged"]}
     for part in ("train", "val", "test"):
@@ -108,10 +128,15 @@ def markdown_summary(s: dict[str, Any]) -> str:
     for name, v in s["aggregate"].items():
         lines.append(f"| {name} | {v['pr_auc_mean']:.3f} ± {v['pr_auc_std']:.3f} | {v['mcc_mean']:.3f} ± "
                      f"{v['mcc_std']:.3f} | {v['roc_auc_mean']:.3f} | {v['brier_mean']:.4f} |")
-    reg = s["registered_model"]
-    lines += ["", f"MLflow run `{s['mlflow']['run_id']}` at `{s['mlflow']['tracking_uri']}`."]
-    if reg.get("version"):
-        lines.append(f"Registered `{reg['name']}` version {reg['version']} with alias `{reg['alias']}`.")
+    reg, ml = s["registered_model"], s["mlflow"]
+    run = f"[{ml['run_id']}]({ml['run_url']})" if ml.get("run_url") else f"`{ml['run_id']}`"
+    lines += ["", f"MLflow run {run} at `{ml['tracking_uri']}`."]
+    if reg.get("unchanged"):
+        lines.append(f"`{reg['name']}` is **unchanged since version {reg['version']}** (same data, config and code): "
+                     "nothing registered.")
+    elif reg.get("version"):
+        version = f"[version {reg['version']}]({reg['url']})" if reg.get("url") else f"version {reg['version']}"
+        lines.append(f"Registered `{reg['name']}` {version} with alias `{reg['alias']}`.")
     if reg.get("gate"):
         verdict_word = "**promoted to `champion`**" if reg["gate"]["promoted"] else "**not promoted**"
         lines += ["", f"Gate: {verdict_word}."] + [f"- {r}" for r in reg["gate"]["reasons"]]

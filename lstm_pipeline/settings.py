@@ -82,4 +82,6 @@ def prepare_home() -> Path:
     # MLflow retries a refused connection 7 times with backoff up to 2 minutes, under every task retry;
     # the I/O tasks retry already, so a tracking server that is down is reported in about a minute, not ten.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    # a download bar per artifact would fill flow logs and the serve console; the flow logs what it loads
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     return root

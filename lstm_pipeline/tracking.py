@@ -16,11 +16,12 @@ from typing import Any
 import mlflow
 import mlflow.data
 import numpy as np
+import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
-from lstm_pipeline import settings
+from lstm_pipeline import naming, settings
 
 CHALLENGER = "challenger"
 # Without it MLflow 3's UI opens the experiment in its GenAI (traces) view instead of the runs table.
@@ -119,17 +120,49 @@ def metric_list(values: dict[str, float], step: int = 0) -> list[Metric]:
 
 @_reachable
 def start_run(experiment: str, run_name: str, params: dict[str, Any], tags: dict[str, str],
-              parent_run_id: str | None = None) -> str:
-    """Create a run (nested when ``parent_run_id`` is given), log its params and tags, return its id."""
+              parent_run_id: str | None = None, start_time: int | None = None) -> str:
+    """Create a run (nested when ``parent_run_id`` is given), log its params and tags, return its id.
+
+    Inside a Prefect flow run a top-level run takes the flow run's name and links it (``prefect_link``).
+    ``start_time`` (ms since the epoch) dates a run opened after the work it records was done.
+    """
     all_tags = {"mlflow.source.name": "lstm-pipeline", "mlflow.source.type": "JOB", **tags}
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
-    run = client().create_run(experiment_id(experiment), run_name=run_name, tags=all_tags)
+    else:
+        link = prefect_link()
+        run_name = link.get("prefect.flow_run_name") or run_name
+        all_tags.update(link)
+    run = client().create_run(experiment_id(experiment), run_name=run_name, tags=all_tags, start_time=start_time)
     _log_batch(run.info.run_id, params=params)
     return run.info.run_id
 
 
+def prefect_link() -> dict[str, str]:
+    """Tags that point an MLflow run at the Prefect flow run it belongs to; its description links the dashboard."""
+    link = naming.current_flow_run()
+    if link.get("prefect.flow_run_url"):
+        link["mlflow.note.content"] = (f"Prefect flow run [{link['prefect.flow_run_name']}]"
+                                       f"({link['prefect.flow_run_url']})")
+    elif link:
+        link["mlflow.note.content"] = f"Prefect flow run {link['prefect.flow_run_name']} ({link['prefect.flow_run_id']})"
+    return link
+
+
 SCHEMA_SAMPLE_ROWS = 1_000
+
+
+def dataset_source(path: str):
+    """The MLflow dataset source of a data file. A local path is named a local source outright: resolved from a
+    string, MLflow finds two registered readers for it and warns that the source is ambiguous."""
+    from urllib.parse import urlparse
+
+    from mlflow.data.dataset_source_registry import get_dataset_source_from_json, resolve_dataset_source
+
+    if urlparse(str(path)).scheme not in ("", "file"):
+        return resolve_dataset_source(str(path))
+    uri = Path(str(path).removeprefix("file://")).resolve().as_uri()
+    return get_dataset_source_from_json(json.dumps({"uri": uri}), "local")
 
 
 @_reachable
@@ -141,7 +174,11 @@ def log_dataset(run_id: str, df, source: str, name: str, target: str, digest: st
     (rows and cells) describe the whole table."""
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
-    head = mlflow.data.from_pandas(df.head(SCHEMA_SAMPLE_ROWS), source=source, targets=target, name=name,
+    head = df.head(SCHEMA_SAMPLE_ROWS)
+    # The pipeline reads every numeric column as floating point (a missing value would make it one anyway), so
+    # the schema says so; MLflow warns about integer columns for exactly that reason.
+    head = head.astype({c: "float64" for c in head.columns if pd.api.types.is_integer_dtype(head[c])})
+    head = mlflow.data.from_pandas(head, source=dataset_source(source), targets=target, name=name,
                                    digest=digest)._to_mlflow_entity()
     profile = json.dumps({"num_rows": int(len(df)), "num_elements": int(df.size)})
     entity = Dataset(name=head.name, digest=head.digest, source_type=head.source_type, source=head.source,
@@ -165,9 +202,9 @@ def log_metrics(run_id: str, values: dict[str, float], step: int = 0) -> None:
 
 
 @_reachable
-def log_curves(run_id: str, history: list[dict[str, float]]) -> None:
-    """Per-epoch curves, one metric point per epoch."""
-    points = [m for row in history for m in metric_list({k: v for k, v in row.items() if k != "epoch"},
+def log_curves(run_id: str, history: list[dict[str, float]], key=lambda name: name) -> None:
+    """Per-epoch curves, one metric point per epoch (the row's 'epoch'); ``key`` names each metric."""
+    points = [m for row in history for m in metric_list({key(k): v for k, v in row.items() if k != "epoch"},
                                                         int(row["epoch"]))]
     _log_batch(run_id, metrics=points)
 
@@ -194,8 +231,9 @@ def log_json(run_id: str, payload: Any, name: str) -> None:
 
 
 @_reachable
-def finish_run(run_id: str, status: str = "FINISHED") -> None:
-    client().set_terminated(run_id, status)
+def finish_run(run_id: str, status: str = "FINISHED", end_time: int | None = None) -> None:
+    """Close a run; ``end_time`` (ms since the epoch) when the work it records ended earlier than now."""
+    client().set_terminated(run_id, status, end_time=end_time)
 
 
 def _requirements() -> list[str]:
@@ -219,6 +257,23 @@ def find_version(name: str, run_id: str):
             raise
         return None
     return versions[0] if versions else None
+
+
+@_reachable
+def run_url(run_id: str) -> str:
+    """The MLflow UI page of a run."""
+    return naming.mlflow_run_url(client().get_run(run_id).info.experiment_id, run_id)
+
+
+def version_description(run_id: str, tags: dict[str, str]) -> str:
+    """Markdown for a registered version's page: links to the MLflow run and the Prefect flow run that made it."""
+    run = client().get_run(run_id)
+    lines = [f"Trained by MLflow run [{run.info.run_name}]({run_url(run_id)})."]
+    if tags.get("prefect.flow_run_url"):
+        lines.append(f"Prefect flow run [{tags.get('prefect.flow_run_name', '')}]({tags['prefect.flow_run_url']}).")
+    elif tags.get("prefect.flow_run_id"):
+        lines.append(f"Prefect flow run {tags.get('prefect.flow_run_name', '')} ({tags['prefect.flow_run_id']}).")
+    return "\n\n".join(lines)
 
 
 @_reachable
@@ -252,6 +307,7 @@ def log_and_register(run_id: str, scorer, example: np.ndarray, name: str | None,
         version = info.registered_model_version
         for key, value in version_tags.items():
             c.set_model_version_tag(name, str(version), key, value)
+        c.update_model_version(name, str(version), description=version_description(run_id, version_tags))
         c.set_registered_model_alias(name, CHALLENGER, str(version))
         out.update(version=int(version), alias=CHALLENGER)
     return out

@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import statistics
+import time
 
 import torch
 from prefect import get_run_logger, task
@@ -18,6 +19,7 @@ from lstm_core.resample import resample
 from lstm_core.splits import fold_windows
 from lstm_core.train import LSTMWindowModel, TrainResult, fit_lstm
 from lstm_pipeline import artifacts, progress, report, workspace
+from lstm_pipeline.execution import releases_memory
 from tasks.policy import COMPUTE_RETRY, TRAIN_RETRY, cached
 
 TRAINS_ON = ("model", "train", "resample", "window", "split")
@@ -37,6 +39,7 @@ def _checkpoints(resampled: dict, fold_uri: str, k: int, config: PipelineConfig,
 
 
 @task(name="prepare-fold", task_run_name="prepare-fold-{k}", **COMPUTE_RETRY, **cached("window"))
+@releases_memory
 def prepare_fold(windows: dict, split: dict, k: int, config: PipelineConfig) -> str:
     """Fit the scaler on fold k's training rows only and store its window sets (train, val, calib, test).
 
@@ -48,6 +51,7 @@ def prepare_fold(windows: dict, split: dict, k: int, config: PipelineConfig) -> 
 
 
 @task(name="resample", task_run_name="resample-fold-{k}", **COMPUTE_RETRY, **cached("resample", "train"))
+@releases_memory
 def resample_fold(fold_uri: str, k: int, config: PipelineConfig) -> dict:
     """Apply the imbalance strategy to fold k's training windows, never to validation or test."""
     sets, _ = artifacts.get_windowsets(fold_uri)
@@ -61,6 +65,7 @@ def resample_fold(fold_uri: str, k: int, config: PipelineConfig) -> dict:
 
 
 @task(name="train", task_run_name="train-fold-{k}", **TRAIN_RETRY, **cached(*TRAINS_ON))
+@releases_memory
 def train_fold(resampled: dict, fold_uri: str, k: int, config: PipelineConfig) -> dict:
     """Train the LSTM (or the balanced-bagging LSTMs) on fold k with early stopping on its validation slice.
 
@@ -97,7 +102,7 @@ def train_fold(resampled: dict, fold_uri: str, k: int, config: PipelineConfig) -
            "best_epoch": int(statistics.median_low(r.best_epoch for r in results)),
            "best_step": int(statistics.median_low(r.best_step for r in results)),
            "schedule_steps": int(results[0].schedule_steps),
-           "seconds": sum(r.seconds for r in results), "device": results[0].device}
+           "seconds": sum(r.seconds for r in results), "finished_at": time.time(), "device": results[0].device}
     for i in range(1, len(results) + 1):  # the stored model (and the cached task result) take over from here
         checkpoint_for(i).clear()
     return out
@@ -117,6 +122,7 @@ def fold_model(trained: dict, config: PipelineConfig) -> LSTMWindowModel | Balan
 
 @task(name="evaluate", task_run_name="evaluate-fold-{k}", **COMPUTE_RETRY,
       **cached("model", "train", "resample", "evaluate"))
+@releases_memory
 def evaluate_lstm(trained: dict, fold_uri: str, k: int, config: PipelineConfig) -> dict:
     """Threshold on the calibration slice (validation without one), metrics on test, for the trained LSTM."""
     set_torch_threads(config)
@@ -131,6 +137,7 @@ def evaluate_lstm(trained: dict, fold_uri: str, k: int, config: PipelineConfig) 
 
 
 @task(name="baselines", task_run_name="baselines-fold-{k}", **COMPUTE_RETRY, **cached("evaluate", "train"))
+@releases_memory
 def evaluate_baselines(fold_uri: str, k: int, config: PipelineConfig) -> dict:
     """Every baseline, fitted on fold k's (unresampled) training windows and scored on its test windows."""
     sets, _ = artifacts.get_windowsets(fold_uri)

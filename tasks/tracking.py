@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import statistics
 import tempfile
+import time
 from pathlib import Path
 
 from prefect import get_run_logger, task
@@ -11,11 +12,23 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from lstm_core.config import PipelineConfig
 from lstm_core.evaluate import FoldScore, best_baseline, summarise_models
 from lstm_core.scoring import fit_final
-from lstm_pipeline import artifacts, plots, progress, registry, report, tracking, workspace
+from lstm_pipeline import (
+    artifacts,
+    naming,
+    plots,
+    progress,
+    provenance,
+    registry,
+    report,
+    tracking,
+    workspace,
+)
+from lstm_pipeline.execution import releases_memory
 from tasks.policy import COMPUTE_RETRY, IO_RETRY
 
 
 @task(name="start-run", **IO_RETRY)
+@releases_memory
 def start_run(config: PipelineConfig, loaded: dict) -> str:
     """Open the parent MLflow run: flattened config plus the data fingerprint as params."""
     fp = loaded["fingerprint"]
@@ -29,20 +42,24 @@ def start_run(config: PipelineConfig, loaded: dict) -> str:
 
 
 @task(name="log-fold", task_run_name="log-fold-{k}", **IO_RETRY)
+@releases_memory
 def log_fold(run_id: str, config: PipelineConfig, k: int, summary: dict, resampled: dict, trained: dict,
              lstm: dict, baselines: dict) -> str:
     """A nested run per fold: its ranges, epoch curves and every model's test metrics."""
+    # the fold run spans the fold's training, not the moment it is written down
+    ended = int(1000 * trained.get("finished_at", time.time()))
     child = tracking.start_run(config.register.experiment, f"fold-{k}", report.fold_params(summary, resampled),
-                               {"fold": str(k)}, parent_run_id=run_id)
-    tracking.log_curves(child, trained["history"])
+                               {"fold": str(k)}, parent_run_id=run_id, start_time=ended - int(1000 * trained["seconds"]))
     models = {"lstm": lstm, **baselines["models"]}
-    tracking.log_metrics(child, {f"{m}_{key}": v for m, out in models.items() for key, v in out["metrics"].items()})
-    tracking.log_metrics(child, {"best_epoch": trained["best_epoch"], "train_seconds": trained["seconds"]})
-    tracking.finish_run(child)
+    tracking.log_metrics(child, report.model_metrics({m: out["metrics"] for m, out in models.items()}))
+    tracking.log_curves(child, trained["history"], report.curve_key)
+    tracking.log_metrics(child, {"train/best_epoch": trained["best_epoch"], "train/seconds": trained["seconds"]})
+    tracking.finish_run(child, end_time=ended)
     return child
 
 
 @task(name="aggregate", **IO_RETRY)
+@releases_memory
 def aggregate(run_id: str, config: PipelineConfig, folds: list[dict]) -> dict:
     """Mean ± std and pooled metrics per model on the parent run, with the PR-curve and training plots."""
     per_fold, ys, pooled_scores = [], [], {}
@@ -57,10 +74,15 @@ def aggregate(run_id: str, config: PipelineConfig, folds: list[dict]) -> dict:
             pooled_scores.setdefault(n, []).append(s)
     summary = summarise_models(ys, per_fold)
     rival = best_baseline(summary)
-    tracking.log_metrics(run_id, {f"{m}_{k}": v for m, vals in summary.items() for k, v in vals.items()})
+    sectioned = report.model_metrics(summary)
     if rival:
-        gain = summary["lstm"]["pr_auc_mean"] - summary[rival]["pr_auc_mean"]
-        tracking.log_metrics(run_id, {"pr_auc_gain_over_best_baseline": gain})
+        sectioned["lstm/pr_auc_gain_over_best_baseline"] = summary["lstm"]["pr_auc_mean"] - summary[rival]["pr_auc_mean"]
+    first = {k: sectioned.pop(k) for k in report.KEY_METRICS if k in sectioned}
+    tracking.log_metrics(run_id, first)  # logged first: the runs table shows the first keys as its columns
+    tracking.log_metrics(run_id, sectioned)
+    for f, scores in zip(folds, per_fold, strict=True):  # one point per fold: the chart shows the spread
+        tracking.log_metrics(run_id, {f"folds/{report.metric_key(n, m)}": fs.metrics[m] for n, fs in scores.items()
+                                      for m in ("pr_auc", "mcc") if m in fs.metrics}, step=f["k"])
     with tempfile.TemporaryDirectory() as tmp:
         import numpy as np
 
@@ -93,6 +115,7 @@ def final_plan(config: PipelineConfig, folds: list[dict]) -> dict:
 
 
 @task(name="refit", **COMPUTE_RETRY)
+@releases_memory
 def refit_final(windows: dict, config: PipelineConfig, agg: dict) -> str:
     """Train the final model, evaluate it on the latest slice it never trained on, and store the scorer.
 
@@ -127,15 +150,29 @@ EXAMPLE_ROWS = 100_000
 
 
 @task(name="register", **IO_RETRY)
+@releases_memory
 def register_model(scorer_uri: str, run_id: str, config: PipelineConfig, loaded: dict, agg: dict) -> dict:
-    """Log the scorer with signature and input example, register it, alias it 'challenger'."""
+    """Log the scorer with signature and input example, register it, alias it 'challenger'.
+
+    When the latest version was trained on the same data, config and code, nothing new is registered: the run
+    is tagged ``registry.unchanged_since`` and the result names that version (``unchanged``: True).
+    """
+    name = config.resolved_model_name() if config.register.enabled else None
+    identity = provenance.model_identity(config, loaded["fingerprint"]["hash"])
+    same = registry.unchanged_since(tracking.client(), name, identity) if name else None
+    if same is not None and same.run_id != run_id:  # a resumed run that registered it before a crash goes on
+        tracking.set_tags(run_id, {"registry.unchanged_since": str(same.version)})
+        get_run_logger().info("%s unchanged since version %s (same data, config and code): nothing registered",
+                              name, same.version)
+        return {"name": name, "version": int(same.version), "model_uri": same.source, "alias": None,
+                "unchanged": True}
     scorer = artifacts.get_torch(scorer_uri)
     example = report.input_example(scorer, artifacts.get_table_head(loaded["table_uri"], EXAMPLE_ROWS))
     if len(example) == 0:  # no whole window in the first rows (a long gap, say): look through all of them
         example = report.input_example(scorer, artifacts.get_table(loaded["table_uri"]))
-    name = config.resolved_model_name() if config.register.enabled else None
     rival = agg["best_baseline"]
-    tags = {"data.hash": loaded["fingerprint"]["hash"], "run_id": run_id,
+    tags = {"data.hash": loaded["fingerprint"]["hash"], "run_id": run_id, registry.IDENTITY: identity,
+            **{k: v for k, v in tracking.prefect_link().items() if k.startswith("prefect.")},
             "lstm_pr_auc_mean": repr(agg["models"]["lstm"].get("pr_auc_mean", float("nan"))),
             "best_baseline": rival or "",
             "best_baseline_pr_auc_mean": repr(agg["models"][rival]["pr_auc_mean"]) if rival else "nan"}
@@ -146,9 +183,10 @@ def register_model(scorer_uri: str, run_id: str, config: PipelineConfig, loaded:
 
 
 @task(name="gate", **IO_RETRY)
+@releases_memory
 def gate_model(registered: dict, config: PipelineConfig) -> dict:
     """Promote the challenger to 'champion' only if it passes the gate; the reasons become version tags."""
-    if not registered.get("version") or not config.register.gate:
+    if not registered.get("version") or registered.get("unchanged") or not config.register.gate:
         return {**registered, "gate": None}
     decision = registry.apply_gate(tracking.client(), registered["name"], registered["version"],
                                    config.register.gate_margin)
@@ -158,10 +196,15 @@ def gate_model(registered: dict, config: PipelineConfig) -> dict:
 
 
 @task(name="summarise", **IO_RETRY)
+@releases_memory
 def summarise(run_id: str, config: PipelineConfig, loaded: dict, windows: dict, split: dict, folds: list[dict],
               agg: dict, registered: dict) -> dict:
     """The summary JSON (also an MLflow artifact) and a Prefect markdown summary."""
     summary = report.summary(run_id, config, loaded, windows, split, folds, agg, registered)
+    summary["mlflow"]["run_url"] = tracking.run_url(run_id)
+    summary["prefect"] = naming.current_flow_run()
+    if registered.get("version"):
+        registered["url"] = naming.mlflow_version_url(registered["name"], registered["version"])
     tracking.log_json(run_id, summary, "summary.json")
     create_markdown_artifact(report.markdown_summary(summary), key="training-summary",
                              description="Walk-forward result and registered model")
@@ -169,6 +212,7 @@ def summarise(run_id: str, config: PipelineConfig, loaded: dict, windows: dict, 
 
 
 @task(name="finish-run", **IO_RETRY)
+@releases_memory
 def finish_run(run_id: str, status: str) -> None:
     """Close the parent run as FINISHED or FAILED."""
     tracking.finish_run(run_id, status)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timezone
 from pathlib import Path
 
 import numpy as np
@@ -56,12 +57,20 @@ def test_parent_run_has_config_fingerprint_and_aggregates(landed):
     assert run.data.params["split.folds"] == str(FOLDS)
     assert run.data.params["data.fingerprint.hash"] == summary["data"]["hash"]
     assert run.data.params["data.fingerprint.rows"] == "320"
-    for model in ("lstm", "prior", "persistence", "logistic", "hgb"):
-        assert f"{model}_pr_auc_mean" in run.data.metrics
-        assert f"{model}_mcc_std" in run.data.metrics
-        assert f"{model}_pr_auc_pooled" in run.data.metrics
+    metrics = run.data.metrics
+    for key in ("pr_auc_mean", "mcc_std", "pr_auc_pooled"):  # in sections: the LSTM's, then each baseline's
+        assert metrics[f"lstm/{key}"] == pytest.approx(summary["aggregate"]["lstm"][key], nan_ok=True)
+        for model in ("prior", "persistence", "logistic", "hgb"):
+            assert metrics[f"baselines/{model}/{key}"] == pytest.approx(summary["aggregate"][model][key], nan_ok=True)
+    assert not [k for k in metrics if "/" not in k]  # no key outside a section
+    rival = summary["aggregate"][summary["best_baseline"]]["pr_auc_mean"]
+    assert metrics["lstm/pr_auc_gain_over_best_baseline"] == pytest.approx(metrics["lstm/pr_auc_mean"] - rival)
+    # one point per fold, stepped by fold number, so the chart shows the spread
+    history = landed["client"].get_metric_history(run.info.run_id, "folds/lstm/pr_auc")
+    assert [m.step for m in history] == [f["fold"] for f in summary["folds"]]
+    assert [m.value for m in history] == pytest.approx([f["metrics"]["lstm"]["pr_auc"] for f in summary["folds"]])
     # the prior predicts a constant: its PR-AUC is the test prevalence and its MCC is 0
-    assert run.data.metrics["prior_mcc_mean"] == 0.0
+    assert metrics["baselines/prior/mcc_mean"] == 0.0
     assert run.data.tags["mlflow.source.name"] == "lstm-pipeline"
     (dataset,) = run.inputs.dataset_inputs
     assert (dataset.dataset.name, dataset.dataset.digest) == ("telemetry.csv", summary["data"]["hash"])
@@ -102,12 +111,16 @@ def test_one_nested_run_per_fold_with_epoch_curves(landed):
     for child in children:
         k = int(child.data.tags["fold"])
         fold = summary["folds"][k - 1]
-        history = client.get_metric_history(child.info.run_id, "loss")
+        history = client.get_metric_history(child.info.run_id, "train/loss")
         assert [m.step for m in history] == list(range(1, len(history) + 1))
-        assert 1 <= len(history) <= EPOCHS
-        assert len(client.get_metric_history(child.info.run_id, "val_pr_auc")) == len(history)
+        assert len(history) >= 1
+        assert len(client.get_metric_history(child.info.run_id, "val/pr_auc")) == len(history)
         assert child.data.params["test.windows"] == str(fold["test"]["windows"])
-        assert child.data.metrics["lstm_pr_auc"] == pytest.approx(fold["metrics"]["lstm"]["pr_auc"])
+        assert child.data.metrics["lstm/pr_auc"] == pytest.approx(fold["metrics"]["lstm"]["pr_auc"])
+        assert child.data.metrics["baselines/logistic/pr_auc"] == pytest.approx(fold["metrics"]["logistic"]["pr_auc"])
+        # the fold run spans its training: it starts before and ends after a training that took seconds
+        span = (child.info.end_time - child.info.start_time) / 1000
+        assert span == pytest.approx(child.data.metrics["train/seconds"], abs=0.01)
 
 
 def test_summary_reports_every_model_on_the_same_test_windows(landed):
@@ -163,6 +176,26 @@ def test_registered_challenger_scores_raw_rows(landed):
     assert len(scored) == 2 * (160 - 8 + 1)  # every complete window of each machine
     assert scored["score"].between(0, 1).all()
     assert scorer.threshold == pytest.approx(summary["final_model"]["threshold"])
+
+
+def test_runs_are_named_for_what_differs_and_linked_both_ways(landed):
+    from prefect import get_client
+
+    client, summary = landed["client"], landed["summary"]
+    with get_client(sync_client=True) as prefect:
+        flow_run = prefect.read_flow_run(landed["flow_run_id"])
+    # Prefect's generated name gave way to the file, window, strategy and the minute the run was due
+    due = flow_run.expected_start_time.astimezone(timezone.utc).strftime("%m%d-%H%M")
+    assert flow_run.name == f"telemetry-w8-none-{due}"
+    run = client.get_run(summary["mlflow"]["run_id"])
+    assert run.info.run_name == flow_run.name
+    assert run.data.tags["prefect.flow_run_id"] == str(flow_run.id)
+    assert summary["prefect"]["prefect.flow_run_id"] == str(flow_run.id)
+    assert summary["mlflow"]["run_url"].endswith(
+        f"#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}?workflowType=machine_learning")
+    version = client.get_model_version("telemetry-test", "1")
+    assert version.tags["prefect.flow_run_id"] == str(flow_run.id)
+    assert summary["mlflow"]["run_url"] in version.description
 
 
 def test_input_file_is_never_modified(landed):
@@ -274,3 +307,26 @@ def test_train_with_window_auto_runs_end_to_end(tmp_path, home):
     assert run.data.params["window.length"] == "auto"
     assert run.data.params["window.length_resolved"] == str(length)
     assert summary["registered_model"]["version"] == 1
+
+
+def test_a_rerun_on_unchanged_data_registers_nothing_and_keeps_a_given_name(landed):
+    """Same data, config and code as the latest version: no new version, the run says which one stands. A name
+    given to the run is kept, in Prefect and in MLflow. (Runs last in this module: it adds a run to its home.)"""
+    from flows.training import training_pipeline
+
+    client = landed["client"]
+    mp = pytest.MonkeyPatch()
+    mp.setenv("LSTM_PIPELINE_HOME", str(landed["data"].parent / "home"))
+    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+    try:
+        again = training_pipeline.with_options(flow_run_name="rerun {config.window.length} by hand")(
+            tiny_config(landed["data"]))
+    finally:
+        mp.undo()
+    reg = again["registered_model"]
+    assert (reg["version"], reg["unchanged"], reg["gate"]) == (1, True, None)
+    assert [v.version for v in client.search_model_versions("name='telemetry-test'")] == ["1"]
+    run = client.get_run(again["mlflow"]["run_id"])
+    assert run.info.run_id != landed["summary"]["mlflow"]["run_id"]  # a new run, which registered nothing
+    assert run.data.tags["registry.unchanged_since"] == "1"
+    assert run.info.run_name == "rerun 8 by hand"
