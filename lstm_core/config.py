@@ -184,8 +184,8 @@ class ResampleConfig(_Section):
 class ModelConfig(_Section):
     """The network. A checkpoint stores this beside the weights."""
 
-    hidden: int = Field(64, ge=1, description="Hidden units per recurrent layer (and per direction).")
-    layers: int = Field(2, ge=1, description="Stacked recurrent layers.")
+    hidden: int = Field(32, ge=1, description="Hidden units per recurrent layer (and per direction).")
+    layers: int = Field(1, ge=1, description="Stacked recurrent layers.")
     dropout: float = Field(0.2, ge=0, lt=1, description="Dropout between layers and before the head.")
     forget_bias: float = Field(
         1.0, description="Initial forget-gate bias (1.0 eases gradient flow early on). LSTM only: a GRU has no "
@@ -218,12 +218,12 @@ class ModelConfig(_Section):
         "no effect with one layer.",
     )
     augment_noise_std: float = Field(
-        0.0, ge=0,
+        0.1, ge=0,
         description="Gaussian noise (in scaled units: standard deviations of each feature) added to training "
         "windows only; validation, test and scoring never see it.",
     )
     head_summaries: bool = Field(
-        False,
+        True,
         description="Window-summary head: the output layer also reads each window's per-feature mean, last value "
         "and least-squares slope (the summaries the logistic baseline is fitted on), joined with the last state "
         "(or the attention context). False: the head reads the recurrent state only.",
@@ -243,7 +243,7 @@ class TrainConfig(_Section):
     )
     batch_size: int = Field(256, ge=1, description="Windows per optimisation step.")
     lr: float = Field(1e-3, gt=0, description="AdamW peak learning rate.")
-    weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay.")
+    weight_decay: float = Field(1e-2, ge=0, description="AdamW weight decay.")
     clip_norm: float = Field(1.0, gt=0, description="Gradient-norm clipping.")
     schedule: Literal["cosine", "plateau", "constant"] = Field(
         "cosine", description="Learning rate over the step budget. cosine: linear warmup, then cosine decay to "
@@ -264,11 +264,11 @@ class TrainConfig(_Section):
         "loss when the slice has no positives.",
     )
     ema_decay: float | None = Field(
-        0.99, ge=0, lt=1, description="Weight averaging: validation, the kept weights and the final model use an "
+        None, ge=0, lt=1, description="Weight averaging: validation, the kept weights and the final model use an "
         "exponential moving average of the weights with this per-step decay; null: the raw weights.",
     )
     loss_weight: Literal["none", "balanced"] = Field(
-        "none", description="balanced: positives weigh negatives/positives in the loss (the baselines' balanced "
+        "balanced", description="balanced: positives weigh negatives/positives in the loss (the baselines' balanced "
         "class weights); none: every window weighs 1. resample.strategy=class_weight sets the weight itself.",
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA (bf16 autocast) when present.")

@@ -24,7 +24,7 @@ from lstm_core.train import build_model, fit_lstm, predict_proba
 from lstm_core.windows import WindowSet, make_windows
 
 TINY = ModelConfig(hidden=8, layers=1, dropout=0.0)
-TRAIN = TrainConfig(epochs=2, batch_size=32, lr=1e-2, patience=20, device="cpu", seed=3)
+TRAIN = TrainConfig(epochs=2, batch_size=32, lr=1e-2, patience=20, device="cpu", seed=3, min_steps=0, evaluations=2)
 BAG = ResampleConfig(strategy="balanced_bagging", bagging_estimators=2)
 
 

@@ -12,7 +12,7 @@ from lstm_core.model import LSTMClassifier
 from lstm_core.train import LSTMWindowModel, fit_lstm, resolve_device, seed_everything
 from lstm_core.windows import WindowSet
 
-TINY = ModelConfig(hidden=8, layers=1, dropout=0.0)
+TINY = ModelConfig(hidden=8, layers=1, dropout=0.0, augment_noise_std=0.0)
 
 
 def planted(n: int, seed: int, length: int = 8) -> WindowSet:
@@ -25,9 +25,9 @@ def planted(n: int, seed: int, length: int = 8) -> WindowSet:
 
 
 def fast(**kw) -> TrainConfig:
-    """One evaluation per epoch, no step floor, constant rate, raw weights: the loop at its plainest."""
+    """One evaluation per epoch, no step floor, constant rate, raw weights, unweighted loss: the plainest loop."""
     base = {"epochs": 6, "batch_size": 64, "lr": 1e-2, "patience": 20, "device": "cpu", "seed": 0,
-            "min_steps": 0, "schedule": "constant", "ema_decay": None}
+            "min_steps": 0, "schedule": "constant", "ema_decay": None, "loss_weight": "none"}
     merged = {**base, **kw}
     merged.setdefault("evaluations", merged["epochs"])
     return TrainConfig(**merged)
@@ -246,6 +246,6 @@ def test_evaluation_runs_in_fp32_even_inside_an_autocast_region() -> None:
     plain = predict_logits(net, data)
     with torch.autocast("cpu", dtype=torch.bfloat16):  # a caller's autocast must not reach scoring
         inside = predict_logits(net, data)
-        assert net.head(torch.zeros(1, 8)).dtype == torch.bfloat16  # autocast is really on here
+        assert net.head(torch.zeros(1, net.head.in_features)).dtype == torch.bfloat16  # autocast is really on
     assert plain.dtype == inside.dtype == torch.float32
     assert torch.equal(plain, inside)

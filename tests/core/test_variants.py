@@ -17,7 +17,7 @@ from lstm_core.scoring import RareEventScorer, ScoringSpec, rebuild_network, sco
 from lstm_core.train import build_model, fit_lstm, predict_proba
 from lstm_core.windows import WindowSet
 
-BASE = {"hidden": 6, "layers": 2, "dropout": 0.1}
+BASE = {"hidden": 6, "layers": 2, "dropout": 0.1, "head_summaries": False, "augment_noise_std": 0.0}
 VARIANTS = [
     {},
     {"cell": "gru"},
@@ -204,7 +204,7 @@ def test_training_noise_touches_training_windows_only() -> None:
     x = torch.randn(8, 6, 2)
     torch.manual_seed(0)
     noisy = LSTMClassifier(2, ModelConfig(hidden=4, layers=1, dropout=0.0, augment_noise_std=0.5))
-    plain = LSTMClassifier(2, ModelConfig(hidden=4, layers=1, dropout=0.0))
+    plain = LSTMClassifier(2, ModelConfig(hidden=4, layers=1, dropout=0.0, augment_noise_std=0.0))
     plain.load_state_dict(noisy.state_dict())
     with torch.no_grad():
         noisy.eval(), plain.eval()
@@ -236,5 +236,5 @@ def test_summary_head_reads_the_state_and_the_window_summaries() -> None:
         net.head.bias.fill_(0.5)
         x = torch.tensor([[[1.0, 3.0], [2.0, 3.0], [4.0, 0.0]]])
         assert float(net(x)) == pytest.approx(7 / 3 + 2 * -3.0 + 0.5)
-    plain = LSTMClassifier(2, ModelConfig(hidden=4, layers=1))
+    plain = LSTMClassifier(2, ModelConfig(hidden=4, layers=1, head_summaries=False))
     assert plain.head.in_features == 4 and not plain.head_summaries
