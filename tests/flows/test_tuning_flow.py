@@ -182,3 +182,23 @@ def test_a_tuned_config_refuses_folds_that_would_test_what_tuning_read(tuned):
     cfg = load_config(tuned["root"] / "best.yaml", {"split.folds": 5, "register.enabled": False})
     with pytest.raises(DataError, match="this config was tuned on windows whose rows .* the first test block starts at"):
         training_pipeline(cfg)
+
+
+def test_an_entity_split_tuned_on_its_first_block_refuses_a_split_that_tests_those_entities():
+    """Split by entity, tune reads the first of the K+1 entity blocks; more folds would test some of them."""
+    from lstm_core.data import DataError
+    from lstm_core.splits import tuning_scope
+    from tasks.data import _check_tuned_rows
+    from tests.conftest import make_telemetry
+
+    df = make_telemetry(machines=6, rows=40)
+    cfg = load_config(None, {"data.time_col": "timestamp", "data.entity_col": "machine", "data.event_col": "failure",
+                             "split.by": "entity", "split.folds": 2})
+    series = to_series(df, resolve_spec(df, cfg.data))
+    before, where = tuning_scope(series, cfg, 8)
+    assert (before, where) == (2, "entities m0 … m1 (the first of 3 entity blocks; the outer test blocks are "
+                                  "later entities)")
+    tuned = cfg.model_copy(update={"tune": cfg.tune.model_copy(update={"tuned_on": where, "tuned_before": before})})
+    more = tuned.model_copy(update={"split": tuned.split.model_copy(update={"folds": 5})})  # blocks of one entity
+    with pytest.raises(DataError, match="tuned on entities m0 … m1 .* the first test block starts at entity 2"):
+        _check_tuned_rows(series, [], more)
