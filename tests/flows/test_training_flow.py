@@ -325,7 +325,7 @@ def test_a_rerun_on_unchanged_data_registers_nothing_and_keeps_a_given_name(land
         mp.undo()
     reg = again["registered_model"]
     assert (reg["version"], reg["unchanged"], reg["gate"]) == (1, True, None)
-    assert [v.version for v in client.search_model_versions("name='telemetry-test'")] == ["1"]
+    assert [int(v.version) for v in client.search_model_versions("name='telemetry-test'")] == [1]
     run = client.get_run(again["mlflow"]["run_id"])
     assert run.info.run_id != landed["summary"]["mlflow"]["run_id"]  # a new run, which registered nothing
     assert run.data.tags["registry.unchanged_since"] == "1"
