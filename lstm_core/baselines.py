@@ -57,18 +57,31 @@ class PriorBaseline:
 
 
 class PersistenceBaseline:
-    """The last label/event observed when the window closes (``WindowSet.last_seen``): "as it was"."""
+    """The latest label/event known when the window closes (``WindowSet.last_seen``): "as it was".
+
+    Which label is known depends on ``data.label_delay``. A window with no known label (``last_seen`` -1: the
+    labels arrive never) gets the training base rate: persistence then is the prior, not a model that drops out.
+    """
 
     name = "persistence"
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
+        self.rate_: float | None = None
 
     def fit(self, train: WindowSet, val: WindowSet | None = None) -> PersistenceBaseline:
-        return self  # nothing to learn; present so the walk-forward treats every model alike
+        self.rate_ = float(np.mean(train.y)) if len(train) else None  # only read where no label is known
+        return self
 
     def predict_proba(self, windows: WindowSet) -> np.ndarray:
-        return windows.last_seen.astype(np.float64)
+        seen = windows.last_seen.astype(np.float64)
+        unknown = windows.last_seen < 0
+        if unknown.any():
+            if self.rate_ is None:
+                raise RuntimeError("PersistenceBaseline: no label is known for some windows and it was not fitted "
+                                   "on training windows to fall back to their base rate")
+            seen[unknown] = self.rate_
+        return seen
 
 
 def _summarise(x: np.ndarray) -> np.ndarray:

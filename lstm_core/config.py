@@ -36,6 +36,16 @@ class DataConfig(_Section):
         description="Label mode: how many rows past its own a label looks (e.g. 30 for 'fails within 30 cycles'). "
         "Sets the purge width and when a label counts as observed.",
     )
+    label_delay: int | Literal["never"] | None = Field(
+        None,
+        description="How many rows after row t its label (or event) becomes known, or 'never'. The persistence "
+        "baseline, and anything else that reads past labels, reads only labels known when the window closes. "
+        "null (default) is chosen per mode: event mode 0 (a measured event, such as a PM2.5 reading, is known at "
+        "once); label mode 'never' (labels an engineer assigns afterwards are not there at prediction time). In "
+        "label mode the window's own label is never read: the latest label it may read is row "
+        "t - max(label_delay, label_lookahead + 1). With 'never' persistence has nothing to read and predicts the "
+        "training base rate (it becomes the prior).",
+    )
     sep: str = Field(",", min_length=1, description="CSV delimiter (';' for many European spreadsheet exports).")
     max_file_mb: float = Field(
         1024, gt=0, description="Refuse files larger than this many MB: pandas needs several times a file's size in memory."
@@ -69,6 +79,8 @@ class DataConfig(_Section):
             raise ValueError("give either data.label_col or data.event_col, not both")
         if self.min_prevalence > self.max_prevalence:
             raise ValueError("data.min_prevalence must not exceed data.max_prevalence")
+        if isinstance(self.label_delay, int) and self.label_delay < 0:
+            raise ValueError(f"data.label_delay must be >= 0 rows or 'never', got {self.label_delay}")
         return self
 
     @property
@@ -83,6 +95,16 @@ class DataConfig(_Section):
     def lookahead(self) -> int:
         """Rows past t that decide the target of the window ending at t."""
         return self.horizon if self.mode == "event" else self.label_lookahead
+
+    @property
+    def known_after(self) -> int | None:
+        """label_delay resolved per mode: rows after row t its label is known, or None for never."""
+        delay = self.label_delay if self.label_delay is not None else (0 if self.mode == "event" else "never")
+        if delay == "never":
+            return None
+        if delay < 0:
+            raise ValueError(f"data.label_delay must be >= 0 rows or 'never', got {delay}")
+        return int(delay)
 
 
 class WindowConfig(_Section):

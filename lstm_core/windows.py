@@ -18,8 +18,9 @@ from lstm_core.data import DataError, Series
 class WindowSet:
     """Windows ending at ``ends`` over ``rows``, with their targets.
 
-    ``last_seen`` is the latest value of the label/event column that is observed when the window closes
-    (event mode: event[t]; label mode: label[t - 1 - label_lookahead]); the persistence baseline uses it.
+    ``last_seen`` is the latest value of the label/event column that is known when the window closes
+    (``data.label_delay`` d: event mode event[t - d]; label mode label[t - max(d, 1 + label_lookahead)]),
+    or -1 when labels are never known; the persistence baseline uses it.
     ``synthetic`` marks windows made by a resampler, so tests can prove none reaches validation or test.
     """
 
@@ -109,8 +110,14 @@ def window_ends(series: Series, length: int, tail: int = 0, max_gap: float | str
     return t[ok]
 
 
-def make_windows(series: Series, length: int, max_gap: float | str | None = None) -> WindowIndex:
-    """Windows with a known target, exactly as defined: label[t], or any event in rows t+1 … t+H."""
+def make_windows(series: Series, length: int, max_gap: float | str | None = None,
+                 label_delay: int | None = 0) -> WindowIndex:
+    """Windows with a known target, exactly as defined: label[t], or any event in rows t+1 … t+H.
+
+    ``last_seen`` reads only labels known when the window closes at t: the label of row s is known from row
+    s + ``label_delay`` on, so it is event[t - delay] in event mode and label[t - max(delay, lookahead + 1)] in
+    label mode (never the window's own label); 0 before the entity's first row. ``label_delay=None`` (never
+    known): -1 for every window, which the persistence baseline reads as "no label to go by"."""
     spec = series.spec
     sig = series.target
     sizes = series.stops - series.starts
@@ -120,14 +127,18 @@ def make_windows(series: Series, length: int, max_gap: float | str | None = None
         ends = window_ends(series, length, tail=spec.lookahead, max_gap=max_gap)
         csum = np.concatenate([[0], np.cumsum(sig, dtype=np.int64)])
         y = (csum[ends + spec.lookahead + 1] - csum[ends + 1]) > 0
-        last_seen = sig[ends]
+        delay = 0 if label_delay is None else label_delay
+        seen_at = ends - delay
+        last_seen = np.where(seen_at >= start_of[ends], sig[np.maximum(seen_at, 0)], 0)
         reach = ends + spec.lookahead
     else:
         ends = window_ends(series, length, tail=0, max_gap=max_gap)
         y = sig[ends]
-        seen_at = ends - 1 - spec.lookahead
+        seen_at = ends - max(0 if label_delay is None else label_delay, 1 + spec.lookahead)
         last_seen = np.where(seen_at >= start_of[ends], sig[np.maximum(seen_at, 0)], 0)
         reach = np.minimum(ends + spec.lookahead, stop_of[ends] - 1)
+    if label_delay is None:
+        last_seen = np.full(len(ends), -1)
     return WindowIndex(ends.astype(np.int64), y.astype(np.int8), last_seen.astype(np.int8), reach.astype(np.int64))
 
 

@@ -88,7 +88,7 @@ def window_data(loaded: dict, config: PipelineConfig, run_id: str | None = None,
     config, acf = resolve_length(series, config, reads_for)  # window: auto → an integer, from first-block rows only
     if run_id:
         log_window_choice(run_id, config.window.length, acf)
-    index = make_windows(series, config.window.length, config.window.max_gap)
+    index = make_windows(series, config.window.length, config.window.max_gap, config.data.known_after)
     get_run_logger().info("%d windows of %d rows from %d entities, %d positive (%.2f%%); missing values: %s",
                           len(index.ends), config.window.length, len(series.starts), index.y.sum(),
                           100 * index.y.mean() if len(index.y) else 0.0, missing)

@@ -146,3 +146,90 @@ def test_large_training_parts_are_sampled_stratified_and_scored_in_chunks(monkey
     monkeypatch.setattr(LogisticBaseline, "predict_chunk", 10_000)
     np.testing.assert_allclose(chunked, model.predict_proba(test), rtol=0, atol=1e-12)
     assert make_baseline("hgb", seed=0, max_train_windows=None).fit(train).fitted_on == 1000
+
+
+# ---------------------------------------------------------------- label_delay moves persistence
+
+def _persistence_on(frame, length: int, **cfg) -> np.ndarray:
+    """Persistence's test scores on every window of ``frame``, fitted on the same windows (for its prior)."""
+    import pandas as pd  # noqa: F401  (frames come from the callers)
+
+    from lstm_core.config import DataConfig
+    from lstm_core.data import resolve_spec, to_series
+    from lstm_core.windows import make_windows, window_set
+
+    data = DataConfig(**cfg)
+    series = to_series(frame, resolve_spec(frame, data))
+    index = make_windows(series, length, label_delay=data.known_after)
+    ws = window_set(series.features, index, length)
+    return PersistenceBaseline().fit(ws).predict_proba(ws)
+
+
+EVENTS = [0, 1, 1, 0, 0, 1, 0, 0]  # rows 0..7 of one entity
+
+
+def _event_frame():
+    import pandas as pd
+    return pd.DataFrame({"time": range(8), "x": np.arange(8.0), "event": EVENTS})
+
+
+@pytest.mark.parametrize(("delay", "expected"), [
+    # L=2, H=1: windows end at t = 1..6. delay 0 (the event-mode default): event[t] = EVENTS[1:7]
+    (None, [1, 1, 0, 0, 1, 0]),
+    (0, [1, 1, 0, 0, 1, 0]),
+    # delay 2: event[t-2]; t=1 reads row -1, before the entity starts → 0; t=2..6 → EVENTS[0:5]
+    (2, [0, 0, 1, 1, 0, 0]),
+    # never: the training base rate of the targets y = event[t+1] = EVENTS[2:8] = 1,0,0,1,0,0 → 2/6
+    ("never", [1 / 3] * 6),
+])
+def test_label_delay_moves_persistence_in_event_mode(delay, expected) -> None:
+    got = _persistence_on(_event_frame(), 2, event_col="event", horizon=1, label_delay=delay)
+    np.testing.assert_allclose(got, expected)
+
+
+LABELS = [0, 1, 0, 0, 1, 1]
+
+
+def _label_frame(entity: bool = False):
+    import pandas as pd
+    frame = pd.DataFrame({"time": list(range(6)) * (2 if entity else 1), "x": np.arange(12.0 if entity else 6.0),
+                          "label": LABELS * (2 if entity else 1)})
+    if entity:
+        frame["unit"] = ["a"] * 6 + ["b"] * 6
+    return frame
+
+
+@pytest.mark.parametrize(("delay", "lookahead", "expected"), [
+    # L=3: windows end at t = 2..5, targets LABELS[2:6] = 0,0,1,1.
+    # delay 0 and lookahead 0: the window's own label is never read: label[t-1] = LABELS[1:5]
+    (0, 0, [1, 0, 0, 1]),
+    (1, 0, [1, 0, 0, 1]),
+    # delay 3: label[t-3]: t=2 reads row -1 → 0; t=3..5 → LABELS[0:3] = 0,1,0
+    (3, 0, [0, 0, 1, 0]),
+    # delay 1 but lookahead 1: a label is not known before the rows that decide it: label[t-2] = 0,1,0,0
+    (1, 1, [0, 1, 0, 0]),
+    # never (the label-mode default, delay None): the training base rate 2/4
+    (None, 0, [0.5] * 4),
+    ("never", 0, [0.5] * 4),
+])
+def test_label_delay_moves_persistence_in_label_mode(delay, lookahead, expected) -> None:
+    got = _persistence_on(_label_frame(), 3, label_col="label", label_lookahead=lookahead, label_delay=delay)
+    np.testing.assert_allclose(got, expected)
+
+
+def test_label_delay_never_reads_across_entities() -> None:
+    # two entities with the same labels; delay 3: label[t-3] within the entity. b's first window (its row 2)
+    # reads before b starts → 0, never a's last row (label 1): t=2..5 → 0, 0, 1, 0 in both
+    got = _persistence_on(_label_frame(entity=True), 3, label_col="label", entity_col="unit", label_delay=3)
+    np.testing.assert_allclose(got, [0, 0, 1, 0] * 2)
+
+
+def test_label_delay_defaults_per_mode_and_refuses_negative() -> None:
+    from pydantic import ValidationError
+
+    from lstm_core.config import DataConfig
+    assert DataConfig(event_col="e").known_after == 0
+    assert DataConfig(label_col="l").known_after is None
+    assert DataConfig(label_col="l", label_delay=4).known_after == 4
+    with pytest.raises(ValidationError, match="label_delay"):
+        DataConfig(label_col="l", label_delay=-1)
