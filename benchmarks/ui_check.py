@@ -3,8 +3,7 @@
 It starts a Prefect server (SQLite, dashboard on) and ``lstm-pipeline serve`` with an hourly cron, waits for
 the scheduler to put runs on the deployment's Upcoming tab, trains once on a small synthetic file into an
 embedded MLflow store, starts ``mlflow server`` on that store, and screenshots both pages. It then checks that
-the Upcoming tab names a scheduled run and that the MLflow run's metric sections show the LSTM before the
-baselines. Needs Debian's ``chromium`` and ``chromium-driver`` and ``pip install selenium``; not a test.
+the Upcoming tab names a scheduled run and that the MLflow run's first metric section is the LSTM's. Needs Debian's ``chromium`` and ``chromium-driver`` and ``pip install selenium``; not a test.
 
     python -m benchmarks.ui_check --out ui-check
 """
@@ -88,7 +87,7 @@ def _browser():
     from selenium.webdriver.chrome.service import Service
 
     opts = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1500,1100"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1900,1200"):
         opts.add_argument(arg)
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     if binary:
@@ -118,7 +117,8 @@ def prefect_upcoming(root: Path, out: Path, config: Path, browser) -> dict:
     api = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, "PREFECT_HOME": str(root / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{root / 'prefect.db'}",
-           "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2", "LSTM_PIPELINE_HOME": str(root / "home")}
+           "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2", "LSTM_PIPELINE_HOME": str(root / "home"),
+           "PREFECT_UI_API_URL": api}  # the dashboard calls this API (its default is port 4200)
     env.pop("PREFECT_API_URL", None)
     with _process([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                   env, out / "prefect-server.log") as server:
@@ -161,16 +161,17 @@ def mlflow_run_page(root: Path, out: Path, config: Path, browser) -> dict:
         base = f"http://127.0.0.1:{port}"
         page = run_url.replace("http://127.0.0.1:5000", base)
         metrics_page = page.replace("?workflowType", "/model-metrics?workflowType")
-        text = _page_text(browser, metrics_page, out / "mlflow-run-metrics.png", 4, wait_for="lstm")
+        text = _page_text(browser, metrics_page, out / "mlflow-run-metrics.png", 4, wait_for="LSTM")
         experiment = page.split("#/experiments/")[1].split("/")[0]
         table = _page_text(browser, f"{base}/#/experiments/{experiment}/runs?workflowType=machine_learning",
-                           out / "mlflow-runs-table.png", 4, wait_for="pr_auc")
-    sections = [line.strip() for line in text.splitlines() if line.strip() in ("lstm", "baselines", "folds", "train",
-                                                                              "val")]
+                           out / "mlflow-runs-table.png", 4, wait_for="plant-w12")
+    lines = [line.strip() for line in text.splitlines()]
+    # chart sections are headed '<name> (<charts>)', e.g. 'LSTM (27)', 'baselines/hgb (24)'
+    sections = [line.rsplit(" (", 1)[0] for line in lines if line.endswith(")") and " (" in line
+                and line.rsplit(" (", 1)[1][:-1].isdigit()]
     return {"url": metrics_page, "sections_in_order": sections,
-            "lstm_first": bool(sections) and sections[0] == "lstm",
-            "runs_table_shows_lstm_pr_auc": "lstm/pr_auc_mean" in table or "pr_auc_mean" in table,
-            "opens_in_ml_view": "Traces" not in text.split("\n")[:40]}
+            "lstm_first": bool(sections) and sections[0] == "LSTM",
+            "runs_table_names_the_run": run_url.split("/runs/")[1].split("?")[0][:6] in table or "plant-w12" in table}
 
 
 def main() -> None:

@@ -80,7 +80,7 @@ def candidate(client: MlflowClient, name: str, version: int) -> Candidate:
     tags = mv.tags
     params, folds = _run_record(client, tags.get("run_id") or mv.run_id)
     rival = tags.get("best_baseline") or None
-    lstm = tuple(_fold_metric(f, "lstm/pr_auc", "lstm_pr_auc") for f in folds)
+    lstm = tuple(_fold_metric(f, "LSTM/pr_auc", "lstm/pr_auc", "lstm_pr_auc") for f in folds)
     base = tuple(_fold_metric(f, f"baselines/{rival}/pr_auc", f"{rival}_pr_auc") for f in folds) if rival else ()
     final = None
     if "final_pr_auc" in tags or "final_mcc" in tags:  # absent on versions registered before they were kept

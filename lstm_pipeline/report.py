@@ -21,10 +21,15 @@ def run_name(config: PipelineConfig) -> str:
     return f"{stem}-w{config.window.length}-{config.resample.strategy}"
 
 
+# MLflow's chart view makes a section of each key's part before its last '/' and sorts the sections by code
+# point, so the upper-case 'LSTM' sections come before every lower-case one ('baselines/hgb', 'folds', 'train').
+LSTM_SECTION = "LSTM"
+
+
 def metric_key(model: str, key: str) -> str:
-    """An MLflow metric key in sections: the LSTM's under 'lstm/', each baseline's under 'baselines/<name>/', so
-    the chart view groups them and the LSTM is never lost among the baselines."""
-    return f"lstm/{key}" if model == "lstm" else f"baselines/{model}/{key}"
+    """An MLflow metric key in sections: the LSTM's under 'LSTM/', each baseline's under 'baselines/<name>/', so
+    the chart view shows the LSTM first and each baseline as a section of its own."""
+    return f"{LSTM_SECTION}/{key}" if model == "lstm" else f"baselines/{model}/{key}"
 
 
 def model_metrics(models: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -38,7 +43,7 @@ def curve_key(name: str) -> str:
 
 
 # Shown first in the runs table of the MLflow UI (its columns follow the order the keys were logged).
-KEY_METRICS = ("lstm/pr_auc_mean", "lstm/mcc_mean", "lstm/pr_auc_gain_over_best_baseline")
+KEY_METRICS = ("LSTM/pr_auc_mean", "LSTM/mcc_mean", "LSTM/pr_auc_gain_over_best_baseline")
 
 
 def fold_params(summary: dict, resampled: dict) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from prefect.artifacts import create_image_artifact, create_markdown_artifact
 from lstm_core.config import PipelineConfig
 from lstm_core.interpret import interpret, sample_windows
 from lstm_core.windows import window_set
-from lstm_pipeline import artifacts, plots, settings, tracking, workspace
+from lstm_pipeline import artifacts, plots, report, settings, tracking, workspace
 from lstm_pipeline.execution import releases_memory
 from tasks.policy import IO_RETRY
 
@@ -66,7 +66,8 @@ def interpret_final(scorer_uri: str, windows: dict, split: dict, folds: list[dic
             drawn.append(plots.attention(out.attention, out.attention_y, Path(tmp) / "attention.png"))
         for path in drawn:
             tracking.log_file(run_id, path, FOLDER)
-    tracking.log_metrics(run_id, {f"lstm/interpret/dead_units_{k.replace(' ', '_')}": v for k, v in out.dead.items()})
+    dead = {report.metric_key("lstm", f"interpret/dead_units_{k.replace(' ', '_')}"): v for k, v in out.dead.items()}
+    tracking.log_metrics(run_id, dead)
     logged = [f"{FOLDER}/{p.name}" for p in drawn]
     _publish(run_id, logged, out, len(y), int(y.sum()), members=len(getattr(scorer, "networks", [net])))
     return logged

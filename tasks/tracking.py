@@ -76,7 +76,7 @@ def aggregate(run_id: str, config: PipelineConfig, folds: list[dict]) -> dict:
     rival = best_baseline(summary)
     sectioned = report.model_metrics(summary)
     if rival:
-        sectioned["lstm/pr_auc_gain_over_best_baseline"] = summary["lstm"]["pr_auc_mean"] - summary[rival]["pr_auc_mean"]
+        sectioned[report.metric_key("lstm", "pr_auc_gain_over_best_baseline")] = summary["lstm"]["pr_auc_mean"] - summary[rival]["pr_auc_mean"]
     first = {k: sectioned.pop(k) for k in report.KEY_METRICS if k in sectioned}
     tracking.log_metrics(run_id, first)  # logged first: the runs table shows the first keys as its columns
     tracking.log_metrics(run_id, sectioned)
@@ -171,7 +171,11 @@ def register_model(scorer_uri: str, run_id: str, config: PipelineConfig, loaded:
     if len(example) == 0:  # no whole window in the first rows (a long gap, say): look through all of them
         example = report.input_example(scorer, artifacts.get_table(loaded["table_uri"]))
     rival = agg["best_baseline"]
+    own = dict(getattr(scorer, "evaluation", None) or {})  # the final model on windows it never trained on
+    numbers = {k: v for k, v in own.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    tracking.log_metrics(run_id, {report.metric_key("lstm", f"final/{k}"): v for k, v in numbers.items()})
     tags = {"data.hash": loaded["fingerprint"]["hash"], "run_id": run_id, registry.IDENTITY: identity,
+            **{f"final_{k}": repr(float(numbers.get(k, float("nan")))) for k in ("pr_auc", "mcc", "f1")},
             **{k: v for k, v in tracking.prefect_link().items() if k.startswith("prefect.")},
             "lstm_pr_auc_mean": repr(agg["models"]["lstm"].get("pr_auc_mean", float("nan"))),
             "best_baseline": rival or "",

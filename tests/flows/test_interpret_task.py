@@ -75,7 +75,7 @@ def test_plots_land_in_mlflow_and_prefect_links_them(staged, tracking_store, mon
     client = tracking.client()
     assert {a.path for a in client.list_artifacts(run_id, "plots/interpret")} == {f"plots/interpret/{n}" for n in names}
     metrics = client.get_run(run_id).data.metrics
-    assert {"lstm/interpret/dead_units_layer_1", "lstm/interpret/dead_units_layer_2"} <= metrics.keys()
+    assert {"LSTM/interpret/dead_units_layer_1", "LSTM/interpret/dead_units_layer_2"} <= metrics.keys()
     (markdown, kw), = published["markdown"]
     assert kw["key"] == "interpretability" and "plots/interpret/forget_gate.png" in markdown
     if tracking_store.startswith("http"):  # a server serves the image at the URL the artifact shows

@@ -58,15 +58,15 @@ def test_parent_run_has_config_fingerprint_and_aggregates(landed):
     assert run.data.params["data.fingerprint.hash"] == summary["data"]["hash"]
     assert run.data.params["data.fingerprint.rows"] == "320"
     metrics = run.data.metrics
-    for key in ("pr_auc_mean", "mcc_std", "pr_auc_pooled"):  # in sections: the LSTM's, then each baseline's
-        assert metrics[f"lstm/{key}"] == pytest.approx(summary["aggregate"]["lstm"][key], nan_ok=True)
+    for key in ("pr_auc_mean", "mcc_std", "pr_auc_pooled"):  # in sections: the LSTM's first, each baseline's
+        assert metrics[f"LSTM/{key}"] == pytest.approx(summary["aggregate"]["lstm"][key], nan_ok=True)
         for model in ("prior", "persistence", "logistic", "hgb"):
             assert metrics[f"baselines/{model}/{key}"] == pytest.approx(summary["aggregate"][model][key], nan_ok=True)
     assert not [k for k in metrics if "/" not in k]  # no key outside a section
     rival = summary["aggregate"][summary["best_baseline"]]["pr_auc_mean"]
-    assert metrics["lstm/pr_auc_gain_over_best_baseline"] == pytest.approx(metrics["lstm/pr_auc_mean"] - rival)
+    assert metrics["LSTM/pr_auc_gain_over_best_baseline"] == pytest.approx(metrics["LSTM/pr_auc_mean"] - rival)
     # one point per fold, stepped by fold number, so the chart shows the spread
-    history = landed["client"].get_metric_history(run.info.run_id, "folds/lstm/pr_auc")
+    history = landed["client"].get_metric_history(run.info.run_id, "folds/LSTM/pr_auc")
     assert [m.step for m in history] == [f["fold"] for f in summary["folds"]]
     assert [m.value for m in history] == pytest.approx([f["metrics"]["lstm"]["pr_auc"] for f in summary["folds"]])
     # the prior predicts a constant: its PR-AUC is the test prevalence and its MCC is 0
@@ -116,7 +116,7 @@ def test_one_nested_run_per_fold_with_epoch_curves(landed):
         assert len(history) >= 1
         assert len(client.get_metric_history(child.info.run_id, "val/pr_auc")) == len(history)
         assert child.data.params["test.windows"] == str(fold["test"]["windows"])
-        assert child.data.metrics["lstm/pr_auc"] == pytest.approx(fold["metrics"]["lstm"]["pr_auc"])
+        assert child.data.metrics["LSTM/pr_auc"] == pytest.approx(fold["metrics"]["lstm"]["pr_auc"])
         assert child.data.metrics["baselines/logistic/pr_auc"] == pytest.approx(fold["metrics"]["logistic"]["pr_auc"])
         # the fold run spans its training: it starts before and ends after a training that took seconds
         span = (child.info.end_time - child.info.start_time) / 1000
