@@ -1,16 +1,19 @@
-"""Serialise the pipeline's intermediate objects to workspace files and back (npz + torch)."""
+"""Serialise the pipeline's intermediate objects to workspace files and back: Parquet, .npz and safetensors.
+
+Nothing here unpickles: arrays load with ``allow_pickle=False``, models and training results are tensors plus
+JSON (``safe_files``), so a file planted in a shared workspace cannot run code in the task that reads it.
+"""
 from __future__ import annotations
 
 import json
 
 import numpy as np
 import pandas as pd
-import torch
 
 from lstm_core.data import Series
 from lstm_core.splits import Fold
 from lstm_core.windows import WindowIndex, WindowSet
-from lstm_pipeline import workspace
+from lstm_pipeline import safe_files, workspace
 
 PARTS = ("train", "val", "test", "calib")
 
@@ -100,9 +103,14 @@ def get_windowsets(uri: str, held: dict[str, np.ndarray] | None = None
 
 
 def put_torch(obj: object, kind: str) -> str:
-    return workspace.put_written(lambda fh: torch.save(obj, fh), ".pt", kind)
+    """A scorer, or a tree of tensors and JSON-able values (training results), as a safetensors file."""
+    from lstm_core.scoring import RareEventScorer
+
+    tree = safe_files.scorer_tree(obj) if isinstance(obj, RareEventScorer) else obj
+    return workspace.put_written(lambda fh: safe_files.save_tree(tree, fh), ".safetensors", kind)
 
 
 def get_torch(uri: str) -> object:
-    # Our own files: they hold a scorer module, not only tensors.
-    return torch.load(workspace.uri_path(uri), weights_only=False)
+    """What ``put_torch`` stored, read without unpickling: a file in any other format is refused."""
+    tree = safe_files.load_tree(workspace.uri_path(uri))
+    return safe_files.scorer_from_tree(tree) if safe_files.is_scorer_tree(tree) else tree

@@ -16,6 +16,7 @@ import pandas as pd
 from lstm_core.config import PipelineConfig
 from lstm_core.data import DataError, DataSpec
 from lstm_pipeline import settings, tracking
+from lstm_pipeline.safe_files import atomic_write
 
 _ALIAS = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/]+)$")
 _VERSION = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
@@ -43,20 +44,31 @@ def resolve(model_uri: str) -> dict[str, Any]:
 
 
 def load(model_uri: str) -> tuple[Any, PipelineConfig]:
-    """The scorer and the config of the run that trained it (defaults where an older model lacks it)."""
+    """The scorer and the config of the run that trained it, rebuilt from safetensors weights and JSON.
+
+    Only the model's ``data`` folder is downloaded and read (``registry_model.load``): a version logged in the
+    old pickled format is refused in one line, unread.
+    """
     import mlflow.artifacts
-    import mlflow.pytorch
+
+    from lstm_pipeline import registry_model
 
     tracking.client()
     with tempfile.TemporaryDirectory() as tmp:
         try:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp))
-            scorer = mlflow.pytorch.load_model(str(local), map_location="cpu")
         except Exception as exc:  # MLflow raises several types for a missing model
             if tracking.unreachable(exc):
                 raise tracking.unreachable(exc) from exc
             raise DataError(f"cannot load model '{model_uri}' from {settings.tracking_uri()}: {exc}") from exc
-        saved = local / "extra_files" / CONFIG_FILE
+        try:
+            data = registry_model.find_data(local)
+            scorer = registry_model.load(data)
+        except registry_model.OldModelFormat as exc:
+            raise DataError(f"model '{model_uri}' is in the old pickled format, which is no longer loaded "
+                            f"(unpickling can run code): retrain it to register a version in the safe "
+                            f"format") from exc
+        saved = data / CONFIG_FILE
         config = (PipelineConfig.model_validate(json.loads(saved.read_text(encoding="utf-8")))
                   if saved.is_file() else PipelineConfig())
     return scorer, config
@@ -82,11 +94,8 @@ def with_model(frame: pd.DataFrame, model: dict[str, Any]) -> pd.DataFrame:
 
 
 def write(frame: pd.DataFrame, out: str | Path) -> Path:
-    """Parquet, or CSV for a .csv path; the folder is created."""
+    """Parquet, or CSV for a .csv path; the folder is created, the file replaced atomically."""
     path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".csv":
-        frame.to_csv(path, index=False)
-    else:
-        frame.to_parquet(path, index=False)
-    return path
+        return atomic_write(path, lambda fh: frame.to_csv(fh, index=False))
+    return atomic_write(path, lambda fh: frame.to_parquet(fh, index=False))

@@ -239,11 +239,13 @@ def finish_run(run_id: str, status: str = "FINISHED", end_time: int | None = Non
 def _requirements() -> list[str]:
     """What the scorer needs, pinned to this environment (local labels like '+cpu' dropped).
 
-    Unpickling the scorer also needs this project's ``lstm_core`` importable, where its classes live.
+    Loading it also needs this project's ``lstm_pipeline.registry_model`` (the pyfunc loader) and ``lstm_core``
+    (the network it rebuilds) importable.
     """
     from importlib.metadata import version
 
-    names = ("torch", "numpy", "pandas", "scikit-learn", "imbalanced-learn", "pydantic", "pyyaml", "mlflow")
+    names = ("torch", "numpy", "pandas", "scikit-learn", "imbalanced-learn", "pydantic", "pyyaml", "mlflow",
+             "safetensors")
     return [f"{n}=={version(n).split('+')[0]}" for n in names]
 
 
@@ -280,8 +282,14 @@ def version_description(run_id: str, tags: dict[str, str]) -> str:
 def log_and_register(run_id: str, scorer, example: np.ndarray, name: str | None,
                      version_tags: dict[str, str], config: dict[str, Any]) -> dict[str, Any]:
     """Log the scorer with signature, input example, its scoring spec and the run's config; register it
-    under ``name`` as the challenger."""
+    under ``name`` as the challenger.
+
+    The model is an MLflow pyfunc with ``loader_module=lstm_pipeline.registry_model``: weights as safetensors,
+    spec and config as JSON, nothing pickled (``registry_model``)."""
+    import mlflow.pyfunc
     from mlflow.models import infer_signature
+
+    from lstm_pipeline import registry_model
 
     c = client()
     existing = find_version(name, run_id) if name else None
@@ -293,15 +301,11 @@ def log_and_register(run_id: str, scorer, example: np.ndarray, name: str | None,
         output = scorer(torch.as_tensor(example)).numpy()
     signature = infer_signature(example, output)
     with tempfile.TemporaryDirectory() as tmp:
-        spec_file, config_file = Path(tmp) / "scoring_spec.json", Path(tmp) / "pipeline_config.json"
-        spec_file.write_text(json.dumps(scorer.spec, indent=2), encoding="utf-8")
-        config_file.write_text(json.dumps(config, indent=2), encoding="utf-8")
+        data = registry_model.save(scorer, Path(tmp) / registry_model.DATA, config)
         with mlflow.start_run(run_id=run_id):
-            # Pickle, not torch.export: export would fix the batch size to the example's and drop the spec.
-            info = mlflow.pytorch.log_model(
-                scorer, name="model", signature=signature, input_example=example,
-                extra_files=[str(spec_file), str(config_file)],
-                registered_model_name=name, serialization_format="pickle", pip_requirements=_requirements())
+            info = mlflow.pyfunc.log_model(
+                name="model", loader_module=registry_model.__name__, data_path=str(data), signature=signature,
+                input_example=example, registered_model_name=name, pip_requirements=_requirements())
     out: dict[str, Any] = {"model_uri": info.model_uri, "name": name, "version": None, "alias": None}
     if name:
         version = info.registered_model_version

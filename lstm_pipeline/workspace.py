@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -16,6 +15,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from lstm_pipeline import settings
+from lstm_pipeline.safe_files import atomic_write, load_tree, save_tree, write_temp
 
 
 def _digest(arrays: dict[str, np.ndarray]) -> str:
@@ -28,29 +28,14 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
     return h.hexdigest()[:24]
 
 
-def _write_temp(directory: Path, write: Callable[[BinaryIO], object]) -> Path:
-    """``write(fh)`` into a new temporary file in ``directory``; removed again if writing fails."""
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
-
-
-def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    # Write-then-rename: a crash never leaves a half-written file under a content hash.
-    os.replace(_write_temp(path.parent, write), path)
-
-
 def put_arrays(arrays: dict[str, np.ndarray], kind: str = "arrays") -> str:
     """Store named arrays as ``<workspace>/<kind>-<hash>.npz``; return its file URI."""
+    objects = [k for k, v in arrays.items() if np.asarray(v).dtype == object]
+    if objects:  # np.savez would pickle them, and get_arrays refuses to unpickle
+        raise TypeError(f"arrays {objects} hold Python objects; store numbers or strings")
     path = settings.workspace_dir() / f"{kind}-{_digest(arrays)}.npz"
     if not path.exists():
-        _atomic_write(path, lambda fh: np.savez(fh, **arrays))
+        atomic_write(path, lambda fh: np.savez(fh, **arrays))
     return path.as_uri()
 
 
@@ -68,7 +53,7 @@ def get_array(uri: str, key: str) -> np.ndarray:
 
 def put_written(write: Callable[[BinaryIO], object], suffix: str, kind: str) -> str:
     """Store what ``write(fh)`` writes under the hash of those bytes, streamed: they are never all in memory."""
-    tmp = _write_temp(settings.workspace_dir(), write)
+    tmp = write_temp(settings.workspace_dir(), write)
     h = hashlib.sha256()
     with open(tmp, "rb") as fh:
         while chunk := fh.read(1 << 22):
@@ -92,25 +77,25 @@ def checkpoint_dir() -> Path:
 
 
 class FileCheckpointer:
-    """``lstm_core.train.Checkpointer`` on one file: torch.save to a temporary file, then an atomic rename."""
+    """``lstm_core.train.Checkpointer`` on one file: tensors + JSON (``safe_files``), written atomically.
+
+    A checkpoint holds weights, optimiser and scheduler state and RNG states (tuples, small numpy arrays); all
+    of it is stored as data, so loading one never unpickles.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
     def load(self) -> dict | None:
-        import torch
-
         if not self.path.exists():
             return None
-        try:  # our own file: it holds RNG states (numpy arrays, Python tuples), not only tensors
-            return torch.load(self.path, map_location="cpu", weights_only=False)
-        except Exception:  # unreadable (a disk filled up under it, say): train from the start instead
+        try:
+            return load_tree(self.path)
+        except Exception:  # unreadable, truncated or an old pickle: train from the start instead
             return None
 
     def save(self, state: dict) -> None:
-        import torch
-
-        _atomic_write(self.path, lambda fh: torch.save(state, fh))
+        atomic_write(self.path, lambda fh: save_tree(state, fh))
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)

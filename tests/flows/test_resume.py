@@ -16,6 +16,7 @@ import yaml
 from mlflow import MlflowClient
 
 from lstm_core.config import load_config
+from lstm_pipeline.workspace import FileCheckpointer
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
@@ -28,6 +29,7 @@ import json, sys
 from lstm_pipeline import progress, settings
 settings.prepare_home()
 from lstm_core.config import load_config
+from lstm_pipeline.workspace import FileCheckpointer
 from lstm_pipeline.execution import task_runner
 from flows.training import training_pipeline
 cfg = load_config(sys.argv[1])
@@ -72,7 +74,8 @@ def _checkpoint_epoch(home: Path) -> int | None:
     """The epoch fold 1's checkpoint holds, or None while there is none."""
     for path in (home / "checkpoints").glob("fold-1-*.pt"):
         try:
-            return torch.load(path, weights_only=False)["epoch"]
+            state = FileCheckpointer(path).load()
+            return None if state is None else state["epoch"]
         except Exception:  # noqa: BLE001 - replaced under us; look again
             return None
     return None
