@@ -307,7 +307,17 @@ class TrainConfig(_Section):
 class EvaluateConfig(_Section):
     """Scoring of the LSTM and the baselines on the same test windows."""
 
-    threshold_metric: Literal["mcc", "f1"] = Field("mcc", description="Metric the validation threshold maximises.")
+    threshold_metric: Literal["mcc", "f1", "episode_f1"] = Field(
+        "mcc", description="Metric the validation threshold maximises. episode_f1: the harmonic mean of episode "
+        "recall and the share of alarm episodes that are not false alarms, on the validation (or calibration) "
+        "windows; where no row labels are at hand (the final model's held-out slice) it falls back to window f1.",
+    )
+    episode_zone_rows: int | None = Field(
+        None, ge=1,
+        description="Episode metrics: the detection zone in which an alarm catches an episode. Event mode: the "
+        "rows before the onset (null: the horizon, exactly the windows the episode makes positive). Label mode: "
+        "the episode's first rows (null: the whole episode, telemanom's event-level rule).",
+    )
     baselines: list[Literal["prior", "persistence", "logistic", "hgb"]] = Field(
         default_factory=lambda: ["prior", "persistence", "logistic", "hgb"],
         description="Baselines scored beside the LSTM.",
@@ -332,6 +342,10 @@ class RegisterConfig(_Section):
         "when its mean paired per-fold test PR-AUC gain is positive and it is not worse in more than half of the "
         "folds, or the mean gain reaches one standard error of the per-fold gains. A number: the mean paired gain "
         "must reach it (equality passes).",
+    )
+    gate_metric: Literal["pr_auc", "onset_pr_auc", "episode_recall", "episode_f1"] = Field(
+        "pr_auc", description="The per-fold test metric the gate pairs the challenger and its rivals on: window "
+        "PR-AUC (default), or an episode metric (onset PR-AUC, episode recall, episode F1).",
     )
 
 

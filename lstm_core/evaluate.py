@@ -6,11 +6,12 @@ unchanged to the test part. Nothing is fitted on test windows.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from lstm_core.baselines import WindowModel
+from lstm_core.episodes import RowLabels, aggregate_episodes, choose_episode_threshold, episode_metrics
 from lstm_core.metrics import METRIC_NAMES, aggregate, choose_threshold, pooled_metrics, score_metrics
 from lstm_core.windows import WindowSet
 
@@ -23,18 +24,31 @@ class FoldScore:
     threshold: float
     metrics: dict[str, float]
     test_scores: np.ndarray
+    episode: dict[str, float] = field(default_factory=dict)  # lstm_core.episodes metrics; empty without row labels
 
 
 def evaluate_fold(model: WindowModel, train: WindowSet, val: WindowSet, test: WindowSet,
-                  threshold_metric: str = "mcc", fit: bool = True, calib: WindowSet | None = None) -> FoldScore:
+                  threshold_metric: str = "mcc", fit: bool = True, calib: WindowSet | None = None,
+                  labels: RowLabels | None = None, zone_rows: int | None = None) -> FoldScore:
     """Fit (unless already fitted) on ``train`` with ``val``; choose the threshold on ``calib`` (on ``val``
-    when there is no calibration slice); score ``test``."""
+    when there is no calibration slice); score ``test``.
+
+    With ``labels`` (the series' row-level target, which the windows' ``ends`` index) the episode metrics
+    are computed beside the window metrics, and ``threshold_metric='episode_f1'`` is possible."""
     if fit:
         model.fit(train, val)
     chooser = calib if calib is not None and len(calib) else val
-    threshold = choose_threshold(chooser.y, model.predict_proba(chooser), threshold_metric)
+    chooser_scores = model.predict_proba(chooser)
+    if threshold_metric == "episode_f1":
+        if labels is None:
+            raise ValueError("evaluate.threshold_metric=episode_f1 needs the series' row labels")
+        threshold = choose_episode_threshold(labels, chooser.ends, chooser_scores, zone_rows)
+    else:
+        threshold = choose_threshold(chooser.y, chooser_scores, threshold_metric)
     scores = model.predict_proba(test)
-    return FoldScore(model.name, threshold, score_metrics(test.y, scores, threshold), scores)
+    metrics = score_metrics(test.y, scores, threshold)
+    episode = episode_metrics(labels, test.ends, scores, threshold, zone_rows) if labels is not None else {}
+    return FoldScore(model.name, threshold, metrics, scores, episode)
 
 
 def summarise_models(y_by_fold: list[np.ndarray], per_fold: list[dict[str, FoldScore]]) -> dict[str, dict]:
@@ -49,6 +63,12 @@ def summarise_models(y_by_fold: list[np.ndarray], per_fold: list[dict[str, FoldS
                if k in METRIC_NAMES},
         }
     return out
+
+
+def summarise_episodes(per_fold: list[dict[str, FoldScore]]) -> dict[str, dict]:
+    """Per model: the episode metrics' mean ± std over folds and their summed counts (empty without row labels)."""
+    return {name: aggregate_episodes([fold[name].episode for fold in per_fold])
+            for name in per_fold[0] if all(fold[name].episode for fold in per_fold)}
 
 
 def best_baseline(summary: dict[str, dict], lstm: str = "lstm", metric: str = "pr_auc_mean") -> str | None:

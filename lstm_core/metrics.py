@@ -21,7 +21,7 @@ from sklearn.metrics import (
 )
 
 METRIC_NAMES = ("pr_auc", "roc_auc", "mcc", "f1", "precision", "recall", "brier", "accuracy")
-THRESHOLD_METRICS = ("mcc", "f1")
+THRESHOLD_METRICS = ("mcc", "f1", "episode_f1")  # episode_f1 needs row labels: lstm_core.evaluate passes them
 DEFAULT_THRESHOLD = 0.5
 # Vectorised MCC/F1 values that differ by less than this are the same value computed along different
 # float paths; treating them as ties keeps the "most conservative best" rule deterministic.
@@ -81,6 +81,7 @@ def choose_threshold(y_true: np.ndarray, scores: np.ndarray, metric: str = "mcc"
     if positives == 0 or positives == y.size or np.ptp(s) == 0:
         return DEFAULT_THRESHOLD
     thresholds, tp, fp, fn, tn = _counts_per_threshold(y, s)
+    # episode_f1 reaches here only without row labels (the final model's held-out slice): window f1 stands in
     values = _mcc(tp, fp, fn, tn) if metric == "mcc" else _f1(tp, fp, fn)
     # thresholds descend, so the first near-maximal candidate is the most conservative one
     best = int(np.flatnonzero(values >= values.max() - _TIE_TOL)[0])

@@ -85,6 +85,45 @@ def fold_table(folds: list[tuple[int, dict[str, dict[str, float]]]]) -> list[dic
     return rows
 
 
+# The episode metrics a person reads first (lstm_core.episodes defines each), in table order.
+EPISODE_SHOWN = ("episode_recall", "lead_rows_median", "lead_hours_median", "false_alarms",
+                 "false_alarms_per_day", "false_alarms_per_1k_windows", "episode_precision", "episode_f1",
+                 "onset_pr_auc", "onset_mcc")
+
+
+def episode_metric_keys(models: dict[str, dict[str, float]]) -> dict[str, float]:
+    """``{model: {episode metric: value}}`` as sectioned MLflow metrics: 'LSTM/episode/<metric>' and
+    'baselines/<name>/episode/<metric>'."""
+    return {metric_key(m, f"episode/{k}"): float(v) for m, values in models.items() for k, v in values.items()
+            if isinstance(v, (int, float)) and np.isfinite(v)}
+
+
+def episode_sentence(m: dict[str, float]) -> str:
+    """', 3/4 episodes caught (median lead 5 rows), 2 false alarms' for a fold's log line ('' without them)."""
+    if not m:
+        return ""
+    lead = m.get("lead_rows_median", np.nan)
+    lead_text = f" (median lead {lead:g} rows)" if np.isfinite(lead) else ""
+    return (f"; {m['episodes_caught']:.0f}/{m['episodes']:.0f} episodes caught{lead_text}, "
+            f"{m['false_alarms']:.0f} false alarms")
+
+
+def episode_table(episodes: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+    """One row per model: each shown episode metric as mean ± std over folds, with the summed counts."""
+    rows = []
+    for name, vals in episodes.items():
+        row: dict[str, Any] = {"model": name}
+        for m in EPISODE_SHOWN:
+            if f"{m}_mean" not in vals:
+                continue
+            row[m.replace("_", " ")] = _pm(vals[f"{m}_mean"], vals.get(f"{m}_std", np.nan))
+        if "episodes_total" in vals:
+            row["caught / episodes"] = f"{vals['episodes_caught_total']:.0f} / {vals['episodes_total']:.0f}"
+            row["false alarms (all folds)"] = f"{vals.get('false_alarms_total', 0):.0f}"
+        rows.append(row)
+    return rows
+
+
 def input_example(scorer, table: pd.DataFrame) -> np.ndarray:
     """One raw window (1, L, F) from the user's own data, for the registry's input example."""
     series = scoring_series(table, scorer.spec)
@@ -100,13 +139,15 @@ def summary(run_id: str, config: PipelineConfig, loaded: dict, windows: dict, sp
     for f, s in zip(folds, split["folds"], strict=True):
         models = {"lstm": f["lstm"], **f["baselines"]["models"]}
         per_fold.append({**s, "best_epoch": f["trained"]["best_epoch"],
-                         "metrics": {m: {**o["metrics"], "threshold": o["threshold"]} for m, o in models.items()}})
+                         "metrics": {m: {**o["metrics"], "threshold": o["threshold"]} for m, o in models.items()},
+                         "episodes": {m: o["episode"] for m, o in models.items() if o.get("episode")}})
     return {
         "config": config.model_dump(mode="json"),
         "data": {**loaded["fingerprint"], "features": loaded["features"], "windows": windows["windows"],
                  "window_positives": windows["positives"]},
         "folds": per_fold,
         "aggregate": agg["models"],
+        "episodes": agg.get("episodes", {}),
         "best_baseline": agg["best_baseline"],
         "final_model": {"epochs": agg["final_epochs"], "threshold": agg["final_threshold"]},
         "mlflow": {"tracking_uri": settings.tracking_uri(), "run_id": run_id},

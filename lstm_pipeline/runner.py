@@ -92,6 +92,22 @@ def print_window(cfg: PipelineConfig, length: int, console: Console) -> None:
                       "plotted as plots/acf.png on the run)", highlight=False, soft_wrap=True)
 
 
+def print_episode_table(episodes: dict[str, dict], console: Console) -> None:
+    """The second table: episodes caught, lead time, false alarms, onset metrics (nothing without row labels)."""
+    from lstm_pipeline.report import episode_table
+
+    rows = episode_table(episodes)
+    if not rows:
+        return
+    table = Table(title="Episodes, walk-forward (mean ± std over folds; lead in rows before the onset)")
+    columns = list(dict.fromkeys(c for r in rows for c in r))
+    for col in columns:
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(str(r.get(c, "–")) for c in columns), style="bold" if r["model"] == "lstm" else None)
+    console.print(table)
+
+
 def print_summary(summary: dict[str, Any], console: Console) -> None:
     table = Table(title="Test windows, walk-forward (mean ± std over folds)")
     for col in ("model", "PR-AUC", "MCC", "ROC-AUC", "F1", "Brier"):
@@ -100,6 +116,7 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
         table.add_row(name, *(f"{v[f'{m}_mean']:.3f} ± {v[f'{m}_std']:.3f}" for m in ("pr_auc", "mcc", "roc_auc", "f1")),
                       f"{v['brier_mean']:.4f}", style="bold" if name == "lstm" else None)
     console.print(table)
+    print_episode_table(summary.get("episodes") or {}, console)
     from lstm_pipeline.report import verdict
 
     console.print(verdict(summary, bold=""), soft_wrap=True)

@@ -10,7 +10,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from lstm_core.config import PipelineConfig
-from lstm_core.evaluate import FoldScore, best_baseline, summarise_models
+from lstm_core.evaluate import FoldScore, best_baseline, summarise_episodes, summarise_models
 from lstm_core.scoring import fit_final
 from lstm_pipeline import (
     artifacts,
@@ -52,6 +52,7 @@ def log_fold(run_id: str, config: PipelineConfig, k: int, summary: dict, resampl
                                {"fold": str(k)}, parent_run_id=run_id, start_time=ended - int(1000 * trained["seconds"]))
     models = {"lstm": lstm, **baselines["models"]}
     tracking.log_metrics(child, report.model_metrics({m: out["metrics"] for m, out in models.items()}))
+    tracking.log_metrics(child, report.episode_metric_keys({m: out.get("episode", {}) for m, out in models.items()}))
     tracking.log_curves(child, trained["history"], report.curve_key)
     tracking.log_metrics(child, {"train/best_epoch": trained["best_epoch"], "train/seconds": trained["seconds"]})
     tracking.finish_run(child, end_time=ended)
@@ -69,10 +70,12 @@ def aggregate(run_id: str, config: PipelineConfig, folds: list[dict]) -> dict:
         ys.append(lstm_scores["y"])
         models = {"lstm": (f["lstm"], lstm_scores["lstm"])}
         models.update({n: (out, base_scores[n]) for n, out in f["baselines"]["models"].items()})
-        per_fold.append({n: FoldScore(n, o["threshold"], o["metrics"], s) for n, (o, s) in models.items()})
+        per_fold.append({n: FoldScore(n, o["threshold"], o["metrics"], s, o.get("episode") or {})
+                         for n, (o, s) in models.items()})
         for n, (_, s) in models.items():
             pooled_scores.setdefault(n, []).append(s)
     summary = summarise_models(ys, per_fold)
+    episodes = summarise_episodes(per_fold)
     rival = best_baseline(summary)
     sectioned = report.model_metrics(summary)
     if rival:
@@ -80,6 +83,7 @@ def aggregate(run_id: str, config: PipelineConfig, folds: list[dict]) -> dict:
     first = {k: sectioned.pop(k) for k in report.KEY_METRICS if k in sectioned}
     tracking.log_metrics(run_id, first)  # logged first: the runs table shows the first keys as its columns
     tracking.log_metrics(run_id, sectioned)
+    tracking.log_metrics(run_id, report.episode_metric_keys(episodes))
     for f, scores in zip(folds, per_fold, strict=True):  # one point per fold: the chart shows the spread
         tracking.log_metrics(run_id, {f"folds/{report.metric_key(n, m)}": fs.metrics[m] for n, fs in scores.items()
                                       for m in ("pr_auc", "mcc") if m in fs.metrics}, step=f["k"])
@@ -98,7 +102,11 @@ def aggregate(run_id: str, config: PipelineConfig, folds: list[dict]) -> dict:
     create_table_artifact(report.fold_table([(f["k"], {n: fs.metrics for n, fs in scores.items()})
                                              for f, scores in zip(folds, per_fold, strict=True)]),
                           key="per-fold-metrics", description="Test PR-AUC and MCC per fold, LSTM against each baseline")
-    return {"models": summary, "best_baseline": rival, **final_plan(config, folds)}
+    if episodes:
+        create_table_artifact(report.episode_table(episodes), key="episode-metrics",
+                              description="Episodes caught, lead time (rows before the onset), false alarms and "
+                              "onset metrics over walk-forward folds (mean ± std)")
+    return {"models": summary, "episodes": episodes, "best_baseline": rival, **final_plan(config, folds)}
 
 
 def final_plan(config: PipelineConfig, folds: list[dict]) -> dict:

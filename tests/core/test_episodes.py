@@ -157,3 +157,29 @@ def test_bad_input_is_refused() -> None:
         episode_metrics(event_labels(), np.array([3, 2]), np.array([0.1, 0.2]), 0.5)
     with pytest.raises(ValueError, match="series has 12 rows"):
         episode_metrics(event_labels(), np.array([3, 12]), np.array([0.1, 0.2]), 0.5)
+
+
+def test_evaluate_fold_reports_episodes_and_chooses_by_episode_f1() -> None:
+    from lstm_core.evaluate import evaluate_fold, summarise_episodes
+    from lstm_core.windows import WindowSet
+
+    labels = label_labels()
+    rows = np.zeros((10, 1), np.float32)
+
+    class Fixed:  # scores by window end: L_SCORES
+        name = "fixed"
+
+        def fit(self, train, val=None):
+            return self
+
+        def predict_proba(self, ws):
+            return L_SCORES[ws.ends]
+
+    ws = WindowSet(rows, np.arange(10), 1, np.array(LABELS, np.int8), np.zeros(10, np.int8), np.zeros(10, bool))
+    score = evaluate_fold(Fixed(), ws, ws, ws, "episode_f1", labels=labels)
+    assert score.threshold == pytest.approx(0.9)  # as in test_episode_threshold_ties_go_to_the_highest
+    assert score.episode["episode_recall"] == 0.5 and score.episode["false_alarms"] == 0
+    assert summarise_episodes([{"fixed": score}])["fixed"]["episode_recall_mean"] == 0.5
+    assert evaluate_fold(Fixed(), ws, ws, ws, "mcc").episode == {}  # no row labels, no episode metrics
+    with pytest.raises(ValueError, match="row labels"):
+        evaluate_fold(Fixed(), ws, ws, ws, "episode_f1")
