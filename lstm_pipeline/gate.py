@@ -1,7 +1,9 @@
 """The promotion gate: when may a challenger become the champion?
 
-Every comparison is paired fold by fold: the challenger's test PR-AUC on fold k against its rival's on the
-very same test windows of fold k. A rival is beaten when
+Every comparison is paired fold by fold: the challenger's test PR-AUC (or the episode metric
+``register.gate_metric`` names: onset_pr_auc, episode_recall, episode_f1) on fold k against its rival's on the
+very same test windows of fold k. The best baseline is the one with the highest mean test PR-AUC either way.
+A rival is beaten when
 
 - ``margin`` is None (the default, ``register.gate_margin: null``): the mean paired gain is positive, and
   either the challenger is not worse in more than half of the folds, or the mean gain is at least one
@@ -40,6 +42,17 @@ class Candidate:
     baseline_folds: tuple[float, ...] = ()  # the best baseline's, on the same test windows
     setup: dict[str, str] = field(default_factory=dict)  # target, window, split: what fixes the test windows
     final: dict[str, float] | None = None  # the final model's own holdout metrics (None: not recorded)
+    metric: str = "pr_auc"  # what pr_auc, folds and the baseline's fields hold (register.gate_metric)
+
+    @property
+    def label(self) -> str:
+        """The judged metric as a person reads it: 'PR-AUC', or an episode metric such as 'episode_recall'."""
+        return "PR-AUC" if self.metric == "pr_auc" else self.metric
+
+    @property
+    def on(self) -> str:
+        """' on episode_recall' in the reasons when the gate judges an episode metric ('' for PR-AUC)."""
+        return "" if self.metric == "pr_auc" else f" on {self.metric}"
 
 
 @dataclass(frozen=True)
@@ -118,20 +131,20 @@ def _final_check(challenger: Candidate, failed: list[str], passed: list[str], no
 def _baseline_rule(c: Candidate, margin: float | None, failed: list[str], passed: list[str],
                    notes: list[str]) -> None:
     if c.baseline is None or not math.isfinite(c.baseline_pr_auc):
-        notes.append("no baseline had a defined PR-AUC to beat")
+        notes.append(f"no baseline had a defined {c.label} to beat")
         return
     if c.folds and c.baseline_folds:
         result = paired(c.folds, c.baseline_folds, margin)
         if result is not None:
             word = "beats" if result.passed else "does not beat"
             (passed if result.passed else failed).append(
-                f"the LSTM {word} {c.baseline} fold by fold: {result.text()} (means {c.pr_auc:.4f} vs "
+                f"the LSTM {word} {c.baseline} fold by fold{c.on}: {result.text()} (means {c.pr_auc:.4f} vs "
                 f"{c.baseline_pr_auc:.4f})")
             return
     gain = c.pr_auc - c.baseline_pr_auc
     ok = gain >= margin if margin is not None else gain > 0
     (passed if ok else failed).append(
-        f"PR-AUC {c.pr_auc:.4f} {'beats' if ok else 'does not beat'} {c.baseline} {c.baseline_pr_auc:.4f} "
+        f"{c.label} {c.pr_auc:.4f} {'beats' if ok else 'does not beat'} {c.baseline} {c.baseline_pr_auc:.4f} "
         f"{f'by the margin {margin:.4f} ' if margin is not None else ''}(gain {gain:+.4f}; per-fold values not "
         "recorded, compared on the means)")
 
@@ -147,17 +160,18 @@ def _champion_rule(c: Candidate, champion: Candidate | None, margin: float | Non
         return
     result = paired(c.folds, champion.folds, margin) if c.folds and len(c.folds) == len(champion.folds) else None
     if result is None:
-        notes.append(f"champion v{champion.version} not compared: no per-fold test PR-AUC recorded for both")
+        notes.append(f"champion v{champion.version} not compared: no per-fold test {c.label} recorded for both")
         return
     (passed if result.passed else failed).append(
-        f"{'beats' if result.passed else 'does not beat'} champion v{champion.version} fold by fold on the same "
-        f"test windows: {result.text()} (means {c.pr_auc:.4f} vs {champion.pr_auc:.4f})")
+        f"{'beats' if result.passed else 'does not beat'} champion v{champion.version} fold by fold{c.on} on the "
+        f"same test windows: {result.text()} (means {c.pr_auc:.4f} vs {champion.pr_auc:.4f})")
 
 
 def decide(challenger: Candidate, champion: Candidate | None, margin: float | None = None) -> Decision:
     """Apply every rule; each adds a failed or passed reason, or a note when it did not apply."""
     if not math.isfinite(challenger.pr_auc):
-        return Decision(False, ["the LSTM's walk-forward PR-AUC is undefined (no positives in a test part?)"])
+        return Decision(False, [f"the LSTM's walk-forward {challenger.label} is undefined (no positives, or no "
+                                "episode, in a test part?)"])
     failed: list[str] = []
     passed: list[str] = []
     notes: list[str] = []

@@ -73,21 +73,32 @@ def _fold_metric(metrics: dict[str, float], *names: str) -> float:
     return next((float(metrics[n]) for n in names if n in metrics), math.nan)
 
 
-def candidate(client: MlflowClient, name: str, version: int) -> Candidate:
+def candidate(client: MlflowClient, name: str, version: int, metric: str = "pr_auc") -> Candidate:
     """Read the gate's inputs back: the version's tags (written at registration), and from its training run
-    the config that fixes the test windows and each fold's test PR-AUC."""
+    the config that fixes the test windows and each fold's test PR-AUC (or episode ``metric``, read from the
+    fold runs' 'LSTM/episode/<metric>' and 'baselines/<name>/episode/<metric>'; its means are the folds')."""
     mv = client.get_model_version(name, str(version))
     tags = mv.tags
     params, folds = _run_record(client, tags.get("run_id") or mv.run_id)
     rival = tags.get("best_baseline") or None
-    lstm = tuple(_fold_metric(f, "LSTM/pr_auc", "lstm/pr_auc", "lstm_pr_auc") for f in folds)
-    base = tuple(_fold_metric(f, f"baselines/{rival}/pr_auc", f"{rival}_pr_auc") for f in folds) if rival else ()
+    if metric == "pr_auc":
+        lstm = tuple(_fold_metric(f, "LSTM/pr_auc", "lstm/pr_auc", "lstm_pr_auc") for f in folds)
+        base = tuple(_fold_metric(f, f"baselines/{rival}/pr_auc", f"{rival}_pr_auc") for f in folds) if rival else ()
+        mine, theirs = _number(tags.get("lstm_pr_auc_mean")), _number(tags.get("best_baseline_pr_auc_mean"))
+    else:
+        lstm = tuple(_fold_metric(f, f"LSTM/episode/{metric}") for f in folds)
+        base = tuple(_fold_metric(f, f"baselines/{rival}/episode/{metric}") for f in folds) if rival else ()
+        mine, theirs = _finite_mean(lstm), _finite_mean(base)
     final = None
     if "final_pr_auc" in tags or "final_mcc" in tags:  # absent on versions registered before they were kept
         final = {"pr_auc": _number(tags.get("final_pr_auc")), "mcc": _number(tags.get("final_mcc"))}
-    return Candidate(int(version), _number(tags.get("lstm_pr_auc_mean")), rival,
-                     _number(tags.get("best_baseline_pr_auc_mean")), tags.get("data.hash", ""), lstm, base,
-                     setup(params) if params else {}, final)
+    return Candidate(int(version), mine, rival, theirs, tags.get("data.hash", ""), lstm, base,
+                     setup(params) if params else {}, final, metric)
+
+
+def _finite_mean(values: tuple[float, ...]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else math.nan
 
 
 def history(client: MlflowClient, name: str) -> list[int]:
@@ -107,13 +118,15 @@ def set_champion(client: MlflowClient, name: str, version: int, reason: str) -> 
     client.set_model_version_tag(name, str(version), "champion.reason", reason)
 
 
-def apply_gate(client: MlflowClient, name: str, version: int, margin: float | None = None) -> Decision:
+def apply_gate(client: MlflowClient, name: str, version: int, margin: float | None = None,
+               metric: str = "pr_auc") -> Decision:
     """Decide whether ``version`` (the challenger) becomes champion; write the decision as version tags.
 
-    ``margin`` None: the margin comes from the fold spread (see ``gate``)."""
+    ``margin`` None: the margin comes from the fold spread (see ``gate``). ``metric``: the per-fold test
+    metric both are paired on (``register.gate_metric``)."""
     current = _version(client, name, CHAMPION)
-    champion = candidate(client, name, int(current.version)) if current is not None else None
-    decision = decide(candidate(client, name, version), champion, margin)
+    champion = candidate(client, name, int(current.version), metric) if current is not None else None
+    decision = decide(candidate(client, name, version, metric), champion, margin)
     for key, value in decision.tags().items():
         client.set_model_version_tag(name, str(version), key, value)
     if decision.promote:

@@ -201,7 +201,7 @@ def gate_model(registered: dict, config: PipelineConfig) -> dict:
     if not registered.get("version") or registered.get("unchanged") or not config.register.gate:
         return {**registered, "gate": None}
     decision = registry.apply_gate(tracking.client(), registered["name"], registered["version"],
-                                   config.register.gate_margin)
+                                   config.register.gate_margin, config.register.gate_metric)
     get_run_logger().info("gate %s version %s: %s", "promoted" if decision.promote else "refused",
                           registered["version"], " | ".join(decision.reasons))
     return {**registered, "gate": {"promoted": decision.promote, "reasons": decision.reasons}}

@@ -129,3 +129,27 @@ def test_an_undefined_final_holdout_is_refused_and_a_defined_one_reported():
 def test_undefined_pr_auc_is_refused():
     d = decide(Candidate(2, math.nan, "hgb", 0.5, "abc"), None)
     assert not d.promote and "undefined" in d.reasons[0]
+
+
+# ---------------------------------------------------------------- judged on an episode metric
+
+
+def test_the_gate_judges_the_episode_metric_it_is_given():
+    from dataclasses import replace
+
+    # episode recall per fold 0.5, 0.75, 0.5 against hgb's 0.25, 0.5, 0.5: gains 0.25, 0.25, 0 → promoted
+    c = replace(cand(folds=(0.5, 0.75, 0.5), base=(0.25, 0.5, 0.5)), metric="episode_recall")
+    d = decide(c, None)
+    assert d.promote
+    assert d.passed[0].startswith("the LSTM beats hgb fold by fold on episode_recall: mean paired gain +0.1667")
+    # the same numbers the other way round refuse it, and say on which metric
+    worse = replace(cand(folds=(0.25, 0.5, 0.5), base=(0.5, 0.75, 0.5)), metric="episode_recall")
+    assert decide(worse, None).failed[0].startswith("the LSTM does not beat hgb fold by fold on episode_recall")
+
+
+def test_an_undefined_episode_metric_refuses():
+    c = cand(folds=(math.nan,), base=(0.5,))
+    from dataclasses import replace
+
+    d = decide(replace(c, pr_auc=math.nan, metric="episode_f1"), None)
+    assert not d.promote and d.failed[0].startswith("the LSTM's walk-forward episode_f1 is undefined")
