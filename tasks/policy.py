@@ -5,6 +5,7 @@ import functools
 import hashlib
 import inspect
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -82,9 +83,61 @@ def _file_uris(value: Any) -> list[str]:
     return []
 
 
+def _plain(value: Any) -> bool:
+    """True when a JSON value holds no object Prefect's JSON decoder would import and build (``__class__``)."""
+    if isinstance(value, dict):
+        return not ({"__class__", "__exc_type__"} & value.keys()) and all(_plain(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    return True
+
+
+def _raw_record(store, key: str) -> tuple[dict, str] | None:
+    """The serializer a stored record names and its serialised result, read as bytes (nothing is decoded);
+    None when nothing readable is stored under ``key`` (Prefect's own read would find nothing either)."""
+    from prefect._internal.compatibility.blocks import call_explicitly_sync_block_method
+    from prefect.results import get_default_result_storage
+
+    storage = store.result_storage or get_default_result_storage(_sync=True)
+    try:
+        raw = call_explicitly_sync_block_method(store.metadata_storage or storage, "read_path", (key,), {})
+    except Exception:  # absent
+        return None
+    if raw is None:
+        return None
+    record = json.loads(raw)
+    if store.metadata_storage is not None:
+        content = call_explicitly_sync_block_method(storage, "read_path", (record["storage_key"],), {})
+        return record["serializer"], content.decode()
+    return record["metadata"]["serializer"], record["result"]
+
+
+def _safe_record(record: tuple[dict, str]) -> bool:
+    """True when a stored record was written by ``cached``'s JSON serializer and holds plain JSON.
+
+    Prefect decodes a stored record with the serializer the record itself names, even to check that it exists:
+    a record planted in a shared result folder naming 'pickle', or a JSON decoder of its choice, would run code
+    on the next cache lookup. So a record is read as bytes and checked here before Prefect sees its key.
+    """
+    from prefect.serializers import JSONSerializer
+
+    serializer, result = record
+    return serializer == JSONSerializer().model_dump(mode="json") and _plain(json.loads(result))
+
+
 def _intact(store, key: str) -> bool:
-    """True when no result is stored under ``key``, or the stored one points only at files that still exist."""
-    if not store.exists(key):
+    """True when no result is stored under ``key``, or the stored one is safe to decode (``_safe_record``) and
+    points only at files that still exist. Never calls Prefect's ``exists``/``read`` on an unchecked record."""
+    try:
+        record = _raw_record(store, key)
+        safe = record is None or _safe_record(record)
+    except Exception:  # not JSON at all (a bare pickle, say), or not a record
+        record, safe = None, False
+    if not safe:
+        logging.getLogger(__name__).warning("cached result %s is not a plain JSON record: not read, the stage "
+                                            "runs again", key)
+        return False
+    if record is None:
         return True
     try:
         value = store.read(key).result
@@ -125,5 +178,7 @@ def stage_key(*sections: str, data_file: bool = False):
 
 
 def cached(*sections: str, data_file: bool = False) -> dict[str, Any]:
-    """Task options that cache a stage on its inputs, its config sections and its code, persisted under home."""
-    return {"cache_key_fn": stage_key(*sections, data_file=data_file), "persist_result": True}
+    """Task options that cache a stage on its inputs, its config sections and its code, persisted under home as
+    JSON (never a pickle: the results are URIs and small dicts)."""
+    return {"cache_key_fn": stage_key(*sections, data_file=data_file), "persist_result": True,
+            "result_serializer": "json"}

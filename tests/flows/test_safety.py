@@ -192,3 +192,58 @@ def test_predictions_file_is_replaced_whole(tmp_path):
 def test_registry_model_refuses_a_folder_without_its_files(tmp_path):
     with pytest.raises(registry_model.OldModelFormat):
         registry_model.load(tmp_path)
+
+
+def _planted_record(marker: Path) -> bytes:
+    """A Prefect result record that names the pickle serializer: Prefect would unpickle its result to read it."""
+    import base64
+
+    import prefect
+
+    payload = base64.b64encode(pickle.dumps(Planted(marker))).decode()
+    return json.dumps({"metadata": {"storage_key": None, "expiration": None,
+                                    "serializer": {"type": "pickle", "picklelib": "pickle", "picklelib_version": None},
+                                    "prefect_version": prefect.__version__, "storage_block_id": None},
+                       "result": payload}).encode()
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_planted_cached_result_is_never_read_and_the_stage_runs_again(home, tmp_path):
+    from prefect import flow, task
+
+    from tasks.policy import cached
+
+    calls: list[int] = []
+    results = tmp_path / "results"
+
+    @task(**{**cached("data"), "result_storage": results})
+    def stage(config, n: int) -> dict:
+        calls.append(n)
+        return {"uri": (home / "absent-is-fine").as_posix(), "n": n, "features": ["a", "b"]}
+
+    @flow
+    def pipeline(config, n: int) -> dict:
+        return stage(config, n)
+
+    cfg = load_config(None, {})
+    assert pipeline(cfg, 1) == pipeline(cfg, 1) == {"uri": (home / "absent-is-fine").as_posix(), "n": 1,
+                                                     "features": ["a", "b"]}
+    assert calls == [1]  # the second run read the JSON record
+    [record] = list(results.iterdir())
+    assert json.loads(record.read_bytes())["metadata"]["serializer"]["type"] == "json"
+
+    marker = tmp_path / "pwned"
+    record.write_bytes(_planted_record(marker))
+    assert pipeline(cfg, 1)["n"] == 1 and calls == [1, 1]
+    plant(record, marker)  # a bare pickle in its place
+    for other in results.iterdir():
+        plant(other, marker)
+    assert pipeline(cfg, 1)["n"] == 1 and calls == [1, 1, 1]
+    assert not marker.exists()
+
+    # the planted record is live: Prefect's own reader runs it
+    from prefect._internal.result_records import ResultRecord
+
+    control = tmp_path / "control"
+    ResultRecord.deserialize(_planted_record(control))
+    assert control.exists()
