@@ -83,10 +83,11 @@ def _run_training(cfg: PipelineConfig, summary_json: Optional[Path], run_name: O
 
 
 def _write_json(path: Optional[Path], result: dict, what: str) -> None:
-    """Write a command's result where --summary-json points, creating its folder."""
+    """Write a command's result where --summary-json points, creating its folder; replaced atomically."""
     if path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+        from lstm_pipeline.safe_files import atomic_write
+
+        atomic_write(path, json.dumps(result, indent=2, default=str))
         console.print(f"{what} written to {path}")
 
 

@@ -9,6 +9,7 @@ least 50 cycles. Their Keras LSTM reached accuracy 0.978, precision 0.96, recall
 """
 from __future__ import annotations
 
+import hashlib
 import statistics
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +32,7 @@ from lstm_core.datasets import (
 from lstm_core.metrics import score_metrics
 from lstm_core.splits import fit_scaler, scale_rows
 from lstm_core.windows import last_per_entity, make_windows, window_set
+from lstm_pipeline.safe_files import atomic_write, sha256_file
 
 WINDOW = 50
 PUBLISHED = {"accuracy": 0.978, "precision": 0.96, "recall": 0.96, "f1": 0.96, "mcc": 0.945, "pr_auc": None}
@@ -40,11 +42,18 @@ DATASETS = ("cmapss", "beijing")
 
 
 def _bundled_csv(home: Path, name: str, load) -> Path:
-    """Write a bundled table once under the home folder, so the flow reads a file like any user's."""
+    """Write a bundled table once under the home folder, so the flow reads a file like any user's.
+
+    The file is written atomically with its sha256 beside it (``NAME.sha256``); it is reused only when its bytes
+    still match, so a truncated or edited copy (or one from before the checksum existed) is written again.
+    """
     path = home / "datasets" / name
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        load().to_csv(path, index=False)
+    digest = path.with_name(f"{name}.sha256")
+    if path.is_file() and digest.is_file() and digest.read_text(encoding="utf-8").strip() == sha256_file(path):
+        return path
+    data = load().to_csv(index=False).encode("utf-8")
+    atomic_write(path, data)
+    atomic_write(digest, hashlib.sha256(data).hexdigest() + "\n")
     return path
 
 

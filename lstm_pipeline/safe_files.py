@@ -53,6 +53,17 @@ def atomic_write(path: str | Path, data: bytes | str | Callable[[BinaryIO], obje
     return path
 
 
+def sha256_file(path: str | Path) -> str:
+    """The hex sha256 of a file's bytes, read in chunks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 # --- trees of tensors and JSON ---------------------------------------------------------------------------------
 
 def _encode(value: Any, tensors: dict[str, Any]) -> Any:

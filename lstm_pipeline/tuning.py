@@ -88,12 +88,19 @@ def new_study(config: PipelineConfig, name: str):
 
 
 def write_yaml(config: PipelineConfig, path: Path) -> Path:
-    """The config as the YAML tree ``--config`` reads (``load_config`` gives the same config back)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
-    if load_config(path) != config:  # a field YAML cannot carry would otherwise be lost silently
-        raise ValueError(f"{path}: the written config does not read back the same")
-    return path
+    """The config as the YAML tree ``--config`` reads (``load_config`` gives the same config back); the file is
+    replaced atomically, and only once the text reads back as the same config."""
+    import tempfile
+
+    from lstm_pipeline.safe_files import atomic_write
+
+    text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        check = Path(tmp) / path.name
+        check.write_text(text, encoding="utf-8")
+        if load_config(check) != config:  # a field YAML cannot carry would otherwise be lost silently
+            raise ValueError(f"{path}: the written config does not read back the same")
+    return atomic_write(path, text)
 
 
 def history_plot(trials: list[dict[str, Any]], path: Path) -> Path:

@@ -247,3 +247,39 @@ def test_a_planted_cached_result_is_never_read_and_the_stage_runs_again(home, tm
     control = tmp_path / "control"
     ResultRecord.deserialize(_planted_record(control))
     assert control.exists()
+
+
+def test_every_file_the_cli_writes_is_renamed_into_place(tmp_path, monkeypatch):
+    from lstm_pipeline import cli, demo, tuning
+
+    renamed: list[Path] = []
+    real = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (renamed.append(Path(dst)), real(src, dst))[1])
+    cli._write_json(tmp_path / "s" / "summary.json", {"ok": 1}, "summary")
+    tuning.write_yaml(load_config(None, {"window.length": 7}), tmp_path / "best.yaml")
+    scoring.write(pd.DataFrame({"score": [0.5]}), tmp_path / "p.parquet")
+    demo._bundled_csv(tmp_path, "d.csv", lambda: pd.DataFrame({"a": [1, 2]}))
+    assert renamed == [tmp_path / "s" / "summary.json", tmp_path / "best.yaml", tmp_path / "p.parquet",
+                       tmp_path / "datasets" / "d.csv", tmp_path / "datasets" / "d.csv.sha256"]
+    assert load_config(tmp_path / "best.yaml").window.length == 7
+    assert sorted(os.listdir(tmp_path)) == ["best.yaml", "datasets", "p.parquet", "s"]  # no temporary left
+
+
+def test_the_demo_rewrites_a_truncated_bundled_csv(tmp_path):
+    from lstm_pipeline import demo
+
+    loads: list[int] = []
+
+    def load():
+        loads.append(1)
+        return pd.DataFrame({"engine": [1, 1, 2], "s1": [0.5, 0.25, 0.125]})
+
+    path = demo._bundled_csv(tmp_path, "bundled.csv", load)
+    whole = path.read_bytes()
+    assert demo._bundled_csv(tmp_path, "bundled.csv", load) == path and len(loads) == 1  # reused unchanged
+    path.write_bytes(whole[:-7])  # cut short, as by a crash mid-write
+    demo._bundled_csv(tmp_path, "bundled.csv", load)
+    assert len(loads) == 2 and path.read_bytes() == whole
+    (path.parent / "bundled.csv.sha256").unlink()  # a copy from before the checksum: not trusted either
+    demo._bundled_csv(tmp_path, "bundled.csv", load)
+    assert len(loads) == 3 and path.read_bytes() == whole
