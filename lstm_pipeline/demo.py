@@ -64,8 +64,8 @@ def demo_config(home: Path, epochs: int | None = None, dataset: str = "cmapss") 
     ``train.epochs`` (``epochs``, when given): it sets the step budget only where epochs × steps per epoch
     exceeds ``train.min_steps``. On C-MAPSS that never happens below 30 epochs (at most 48 steps per epoch
     at batch 256), so every fold and the final model train exactly as ``train`` would; on Beijing the
-    largest fold has about 100 steps per epoch, so 8 epochs cap its budget at the 1,500-step floor instead of
-    2,000.
+    largest fold has 96 steps per epoch, so the CLI's 8 epochs leave its budget at the 1,500-step floor
+    instead of the 1,920 steps of 20 epochs.
     """
     train = {} if epochs is None else {"train.epochs": epochs}
     if dataset == "beijing":
