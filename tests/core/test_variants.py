@@ -1,9 +1,11 @@
-"""Every network variant trains, pickles like the registry does and scores the same after loading."""
+"""Every network variant trains, is stored as the registry and the workspace store it (safetensors + JSON)
+and scores the same after loading."""
 from __future__ import annotations
 
-import io
 import json
 import pickle
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,6 +18,7 @@ from lstm_core.model import LSTMClassifier, gru_steps, lstm_steps
 from lstm_core.scoring import RareEventScorer, ScoringSpec, rebuild_network, score_frame
 from lstm_core.train import build_model, fit_lstm, predict_proba
 from lstm_core.windows import WindowSet
+from lstm_pipeline import registry_model, safe_files
 
 BASE = {"hidden": 6, "layers": 2, "dropout": 0.1, "head_summaries": False, "augment_noise_std": 0.0}
 VARIANTS = [
@@ -64,11 +67,12 @@ def test_variant_trains_round_trips_and_scores_identically(kw: dict) -> None:
     scorer = RareEventScorer(rebuild_network(result.state_dict, 2, cfg), np.zeros(2), np.ones(2), SPEC)
     with torch.no_grad():
         before = scorer(x)
-    # the registry pickles the whole scorer; the workspace uses torch.save
-    buffer = io.BytesIO()
-    torch.save(scorer, buffer)
-    buffer.seek(0)
-    for loaded in (pickle.loads(pickle.dumps(scorer)), torch.load(buffer, weights_only=False)):
+    # the registry stores safetensors weights + a JSON spec; the workspace one safetensors file of both
+    with tempfile.TemporaryDirectory() as tmp:
+        registered = registry_model.load(registry_model.save(scorer, Path(tmp) / "scorer", {}))
+        (Path(tmp) / "w").write_bytes(safe_files.tree_bytes(safe_files.scorer_tree(scorer)))
+        stored = safe_files.scorer_from_tree(safe_files.load_tree(Path(tmp) / "w"))
+    for loaded in (registered, stored):
         with torch.no_grad():
             assert torch.equal(loaded(x), before)
     # pipeline_config.json beside the model rebuilds the same network from its state dict
