@@ -283,3 +283,36 @@ def test_the_demo_rewrites_a_truncated_bundled_csv(tmp_path):
     (path.parent / "bundled.csv.sha256").unlink()  # a copy from before the checksum: not trusted either
     demo._bundled_csv(tmp_path, "bundled.csv", load)
     assert len(loads) == 3 and path.read_bytes() == whole
+
+
+def test_two_processes_with_one_home_and_key_run_one_at_a_time(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, time\n"
+        "from lstm_pipeline.home_lock import run_lock, RunBusy\n"
+        "try:\n"
+        "    with run_lock(sys.argv[1], 'same-key', wait_s=float(sys.argv[2])):\n"
+        "        print('ran', time.time(), flush=True); time.sleep(1.5); print('done', time.time(), flush=True)\n"
+        "except RunBusy as exc:\n"
+        "    print('busy', exc, flush=True)\n")
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+
+    def start(wait: float):
+        return subprocess.Popen([sys.executable, "-c", script, str(tmp_path), str(wait)], stdout=subprocess.PIPE,
+                                text=True, env=env)
+
+    first, second = start(0), start(0)
+    outs = sorted(p.communicate(timeout=60)[0] for p in (first, second))
+    assert outs[0].startswith("busy an identical run (process ") and "is already running on" in outs[0]
+    assert outs[0].count("\n") == 1 and outs[1].startswith("ran")  # one line, and the other ran
+
+    first, second = start(10), start(10)  # waiting instead: both run, never at the same time
+    spans = []
+    for p in (first, second):
+        lines = p.communicate(timeout=60)[0].split()
+        spans.append((float(lines[1]), float(lines[3])))
+    (a_start, a_end), (b_start, b_end) = sorted(spans)
+    assert a_end <= b_start
