@@ -6,22 +6,21 @@ shared; only resample, train and evaluate run per strategy, with the same seeds.
 from __future__ import annotations
 
 from prefect import flow
-from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.common import prologue, results, submit_baselines, submit_lstm, submit_prepare
 from lstm_core.autocorr import with_length
 from lstm_core.config import PipelineConfig, Strategy
 from lstm_core.data import DataError
-from lstm_pipeline import progress
+from lstm_pipeline import naming, progress
 from lstm_pipeline.report import compare_run_name
 from tasks.compare import compare, fail_strategy, log_strategy, start_comparison, start_strategy
 from tasks.data import load_data
 from tasks.tracking import finish_run
 
 
-def _flow_run_name() -> str:
-    config = flow_run.parameters["config"]
+def _derived_name(parameters: dict) -> str:
+    config = parameters["config"]
     return compare_run_name(config if isinstance(config, PipelineConfig) else PipelineConfig.model_validate(config))
 
 
@@ -48,7 +47,7 @@ def _strategy_outcome(run_id: str, config: PipelineConfig, strategy: str, folds:
 
 # One worker thread unless the caller picks another runner (lstm_pipeline.execution.task_runner): two folds
 # training in threads of one process would share torch's global RNG and lose reproducibility.
-@flow(name="compare_resampling", flow_run_name=_flow_run_name, log_prints=True,
+@flow(name="compare_resampling", flow_run_name=naming.keep_given_name(_derived_name), log_prints=True,
       task_runner=ThreadPoolTaskRunner(max_workers=1))
 def compare_resampling(config: PipelineConfig, strategies: list[Strategy]) -> dict:
     """Which imbalance strategy helps the LSTM on these folds, and does any beat the best baseline?

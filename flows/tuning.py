@@ -16,13 +16,12 @@ import math
 import time
 
 from prefect import flow
-from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from lstm_core.autocorr import with_length
 from lstm_core.config import PipelineConfig
 from lstm_core.data import DataError
-from lstm_pipeline import progress
+from lstm_pipeline import naming, progress
 from lstm_pipeline.tuning import new_study, search_space, tune_run_name, with_params
 from tasks.data import load_data, validate_data, window_data
 from tasks.folds import prepare_fold
@@ -30,8 +29,8 @@ from tasks.tracking import finish_run
 from tasks.tuning import finish_tuning, fit_trial_fold, log_trial, split_inner, start_trial, start_tuning
 
 
-def _flow_run_name() -> str:
-    config = flow_run.parameters["config"]
+def _derived_name(parameters: dict) -> str:
+    config = parameters["config"]
     return tune_run_name(config if isinstance(config, PipelineConfig) else PipelineConfig.model_validate(config))
 
 
@@ -111,7 +110,7 @@ def _finish(study, r: dict, trials: int) -> dict:
 # One worker thread unless the caller picks a runner: torch seeds one process-wide generator, so two trials
 # training in threads of one process would draw each other's random numbers and neither would repeat.
 # Dask workers are processes (execution.executor=dask), where trials run in parallel and still repeat.
-@flow(name="tuning", flow_run_name=_flow_run_name, log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=1))
+@flow(name="tuning", flow_run_name=naming.keep_given_name(_derived_name), log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=1))
 def tuning_flow(config: PipelineConfig, trials: int | None = None, out: str | None = None) -> dict:
     """Search the network's settings by mean validation PR-AUC over inner walk-forward folds before the first
     outer test block; write the best config as YAML (``out``, default under the pipeline home) that

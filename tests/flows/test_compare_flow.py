@@ -57,7 +57,7 @@ def test_parent_run_and_one_child_run_per_strategy(compared):
     assert parent.data.tags["pipeline"] == "compare_resampling"
     assert parent.data.params["compare.strategies"] == ",".join(STRATEGIES)
     assert "resample.strategy" not in parent.data.params  # the parent is not one strategy
-    assert {"prior_pr_auc_mean", "logistic_pr_auc_mean", "none_pr_auc_mean"} <= set(parent.data.metrics)
+    assert {"baselines/prior/pr_auc_mean", "baselines/logistic/pr_auc_mean", "LSTM/none/pr_auc_mean"} <= set(parent.data.metrics)
     children = _children(client, run_id)
     assert sorted(children) == sorted(STRATEGIES)
     for name, child in children.items():
@@ -66,9 +66,9 @@ def test_parent_run_and_one_child_run_per_strategy(compared):
     for name in STRATEGIES[:-1]:
         child = children[name]
         assert child.info.status == "FINISHED"
-        steps = [m.step for m in client.get_metric_history(child.info.run_id, "lstm_pr_auc")]
+        steps = [m.step for m in client.get_metric_history(child.info.run_id, "LSTM/pr_auc")]
         assert sorted(steps) == list(range(1, FOLDS + 1))  # one point per fold
-        assert child.data.metrics["lstm_pr_auc_mean"] == pytest.approx(result["strategies"][name]["metrics"]["pr_auc_mean"])
+        assert child.data.metrics["LSTM/pr_auc_mean"] == pytest.approx(result["strategies"][name]["metrics"]["pr_auc_mean"])
     assert children["smote"].info.status == "FAILED"
     assert "SMOTE needs more positive training windows than k_neighbors=5; this fold has 3" in \
         children["smote"].data.tags["error"]

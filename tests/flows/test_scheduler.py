@@ -34,7 +34,7 @@ def _write_inputs(root: Path) -> Path:
     config = {"data": {"path": str(root / "telemetry.csv"), "time_col": "timestamp", "entity_col": "machine",
                        "event_col": "failure", "horizon": 3},
               "window": {"length": 8}, "split": {"folds": 2, "val_fraction": 0.3},
-              "model": {"hidden": 8, "layers": 1}, "train": {"epochs": 2, "batch_size": 64},
+              "model": {"hidden": 8, "layers": 1}, "train": {"epochs": 2, "min_steps": 20, "batch_size": 64},
               "evaluate": {"baselines": ["prior", "logistic"]},
               "register": {"experiment": "scheduled", "model_name": "scheduled-lstm"}}
     path = root / "tiny.yaml"

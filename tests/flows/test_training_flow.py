@@ -21,7 +21,8 @@ FOLDS, EPOCHS = 2, 2
 def tiny_config(path, **extra):
     overrides = {"data.path": str(path), "data.time_col": "timestamp", "data.entity_col": "machine",
                  "data.event_col": "failure", "data.horizon": 3, "window.length": 8, "split.folds": FOLDS,
-                 "split.val_fraction": 0.3, "train.epochs": EPOCHS, "train.batch_size": 64, "model.hidden": 8,
+                 "split.val_fraction": 0.3, "train.epochs": EPOCHS, "train.min_steps": 20, "train.batch_size": 64,
+                 "model.hidden": 8,
                  "model.layers": 1, "register.model_name": "telemetry-test", **extra}
     return load_config(None, overrides)
 
@@ -162,10 +163,11 @@ def test_registered_challenger_scores_raw_rows(landed):
     import mlflow.artifacts
 
     local = Path(mlflow.artifacts.download_artifacts("models:/telemetry-test/1", tracking_uri=settings.tracking_uri()))
-    config = json.loads((local / "extra_files" / "pipeline_config.json").read_text())
+    config = json.loads((local / "data" / "scorer" / "pipeline_config.json").read_text())
     assert config["window"]["length"] == 8 and config["data"]["event_col"] == "failure"
-    spec = json.loads((local / "extra_files" / "scoring_spec.json").read_text())
+    spec = json.loads((local / "data" / "scorer" / "scorer.json").read_text())["spec"]
     assert spec["features"] == ["temp", "vibration"] and spec["window"] == 8
+    assert (local / "data" / "scorer" / "weights.safetensors").is_file()  # weights without pickle
 
     from lstm_core.scoring import score_frame
     from lstm_pipeline.runner import load_scorer
