@@ -130,3 +130,21 @@ def test_promote_and_rollback_commands(name):
     assert result.exit_code == 0 and f"champion version {v2} → version {v1}" in result.output
     refused = runner.invoke(app, ["rollback", "--model-name", name])
     assert refused.exit_code == 2 and "no champion before version 1" in refused.output
+
+
+def test_gate_judges_an_episode_metric_read_from_the_fold_runs(name):
+    """register.gate_metric=episode_recall: the fold runs' LSTM/episode/... and baselines/hgb/episode/... pair up,
+    while PR-AUC on the same version would refuse it."""
+    c = tracking.client()
+    v = add_version(name, 0.25, baseline_pr_auc=0.5, folds=(0.25, 0.25, 0.25))  # loses on PR-AUC
+    run_id = c.get_model_version(name, str(v)).tags["run_id"]
+    fold_runs = c.search_runs([c.get_run(run_id).info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")
+    for child in fold_runs:  # episode recall 0.75 against hgb's 0.5 in every fold
+        c.log_metric(child.info.run_id, "LSTM/episode/episode_recall", 0.75)
+        c.log_metric(child.info.run_id, "baselines/hgb/episode/episode_recall", 0.5)
+    assert registry.candidate(c, name, v).folds == (0.25,) * 3  # PR-AUC by default
+    assert registry.candidate(c, name, v, "episode_recall").baseline_folds == (0.5,) * 3
+    decision = registry.apply_gate(c, name, v, metric="episode_recall")
+    assert decision.promote and champion(c, name) == v
+    assert decision.passed[0].startswith("the LSTM beats hgb fold by fold on episode_recall: mean paired gain "
+                                          "+0.2500 over 3 folds")
