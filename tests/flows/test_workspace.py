@@ -56,7 +56,7 @@ def test_a_failed_write_leaves_nothing_behind(home):
     with pytest.raises(OSError, match="disk full"):
         workspace.put_written(broken, ".bin", "blob")
     with pytest.raises(OSError, match="disk full"):
-        workspace._atomic_write(home / "ws" / "x.npz", broken)
+        workspace.atomic_write(home / "ws" / "x.npz", broken)
     assert [p for p in home.rglob("*") if p.is_file()] == []
 
 
