@@ -60,13 +60,15 @@ TRAIN_RETRY = {"retries": 3, "retry_delay_seconds": 0, "retry_condition_fn": ret
 @functools.lru_cache(maxsize=1)
 def _library_digest() -> str:
     """The source of everything a stage's result depends on besides its own function: lstm_core and the
-    workspace serialisers. A change in any of them invalidates every cached stage."""
+    workspace serialisers (artifacts, workspace, safe_files). A change in any of them invalidates every cached stage."""
     import lstm_core
     import lstm_pipeline.artifacts
+    import lstm_pipeline.safe_files
 
     h = hashlib.sha256()
     files = sorted(Path(lstm_core.__file__).parent.rglob("*.py")) + [Path(lstm_pipeline.artifacts.__file__),
-                                                                      Path(workspace.__file__)]
+                                                                      Path(workspace.__file__),
+                                                                      Path(lstm_pipeline.safe_files.__file__)]
     for path in files:
         h.update(path.read_bytes())
     return h.hexdigest()
