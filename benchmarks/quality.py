@@ -44,7 +44,7 @@ from lstm_core.resample import resample
 from lstm_core.scoring import fit_final
 from lstm_core.splits import fit_scaler, fold_windows, make_folds, scale_rows
 from lstm_core.train import LSTMWindowModel, fit_lstm
-from lstm_core.windows import last_per_entity, make_windows, window_set
+from lstm_core.windows import make_windows, window_set
 
 SETS = ("cmapss", "beijing", "summary", "order")
 

@@ -16,9 +16,9 @@ from torch import nn
 from lstm_core.config import DataConfig, ModelConfig, PipelineConfig, SplitConfig
 from lstm_core.data import DataError, DataSpec, Series, to_series
 from lstm_core.ensemble import fit_members
+from lstm_core.metrics import choose_threshold, score_metrics
 from lstm_core.model import LSTMClassifier
 from lstm_core.resample import resample
-from lstm_core.metrics import choose_threshold, score_metrics
 from lstm_core.splits import _reach_time, fit_scaler, scale_rows
 from lstm_core.train import EpochCallback, fit_lstm, predict_proba
 from lstm_core.windows import WindowIndex, WindowSet, window_ends, window_set
