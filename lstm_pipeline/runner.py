@@ -99,7 +99,7 @@ def print_episode_table(episodes: dict[str, dict], console: Console) -> None:
     rows = episode_table(episodes)
     if not rows:
         return
-    table = Table(title="Episodes, walk-forward (mean ± std over folds; lead in rows before the onset)")
+    table = Table(title="Episodes, walk-forward (mean ± std over folds; lead: rows before the onset, negative: late)")
     columns = list(dict.fromkeys(c for r in rows for c in r))
     for col in columns:
         table.add_column(col)

@@ -332,3 +332,22 @@ def test_a_rerun_on_unchanged_data_registers_nothing_and_keeps_a_given_name(land
     assert run.info.run_id != landed["summary"]["mlflow"]["run_id"]  # a new run, which registered nothing
     assert run.data.tags["registry.unchanged_since"] == "1"
     assert run.info.run_name == "rerun 8 by hand"
+
+
+def test_episode_metrics_land_beside_the_window_metrics(landed):
+    """Per fold and aggregated, for every model: the summary JSON, the fold runs and the parent run."""
+    client, summary = landed["client"], landed["summary"]
+    models = {"lstm", "prior", "persistence", "logistic", "hgb"}
+    assert set(summary["episodes"]) == models
+    assert all("episode_recall_mean" in v and "false_alarms_total" in v for v in summary["episodes"].values())
+    for fold in summary["folds"]:
+        assert set(fold["episodes"]) == models
+        assert fold["episodes"]["lstm"]["episodes"] >= 0 and "false_alarms_per_day" in fold["episodes"]["lstm"]
+    run_id = summary["mlflow"]["run_id"]
+    parent = client.get_run(run_id)
+    assert parent.data.metrics["LSTM/episode/false_alarms_total"] == summary["episodes"]["lstm"]["false_alarms_total"]
+    assert "baselines/hgb/episode/false_alarms_mean" in parent.data.metrics
+    children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'")
+    for child in children:
+        fold = summary["folds"][int(child.data.tags["fold"]) - 1]
+        assert child.data.metrics["LSTM/episode/false_alarms"] == fold["episodes"]["lstm"]["false_alarms"]
