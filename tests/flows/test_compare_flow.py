@@ -34,7 +34,7 @@ def compared(tmp_path_factory, prefect_harness):
     config = load_config(None, {
         "data.path": str(data), "data.time_col": "timestamp", "data.entity_col": "machine",
         "data.event_col": "failure", "data.horizon": 3, "window.length": 8, "split.folds": FOLDS,
-        "split.val_fraction": 0.3, "train.epochs": 2, "train.batch_size": 64, "model.hidden": 8, "model.layers": 1,
+        "split.val_fraction": 0.3, "train.epochs": 2, "train.min_steps": 20, "train.batch_size": 64, "model.hidden": 8, "model.layers": 1,
         "resample.bagging_estimators": 2,
         "evaluate.baselines": ["prior", "logistic"], "register.model_name": "never-registered-compare",
     })

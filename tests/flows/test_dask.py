@@ -14,7 +14,7 @@ def _config(data, executor: str):
     return load_config(None, {
         "data.path": str(data), "data.time_col": "timestamp", "data.entity_col": "machine",
         "data.event_col": "failure", "data.horizon": 3, "window.length": 8, "split.folds": 2,
-        "split.val_fraction": 0.3, "train.epochs": 3, "train.batch_size": 32, "model.hidden": 8, "model.layers": 1,
+        "split.val_fraction": 0.3, "train.epochs": 3, "train.min_steps": 20, "train.batch_size": 32, "model.hidden": 8, "model.layers": 1,
         "evaluate.baselines": ["prior", "logistic"], "register.enabled": False,
         "execution.executor": executor, "execution.dask_workers": 2,
     })

@@ -45,7 +45,8 @@ def tiny_tree(data: Path, **extra) -> dict:
     tree = {"data": {"path": str(data), "time_col": "timestamp", "entity_col": "machine", "event_col": "failure",
                      "horizon": 3},
             "window": {"length": 8}, "split": {"folds": 2, "val_fraction": 0.3},
-            "model": {"hidden": 8, "layers": 1}, "train": {"epochs": EPOCHS, "batch_size": 32, "patience": 50},
+            "model": {"hidden": 8, "layers": 1}, "train": {"epochs": EPOCHS, "batch_size": 32, "patience": 50,
+                                                         "min_steps": 0, "evaluations": EPOCHS},  # one evaluation per epoch
             "evaluate": {"baselines": ["prior", "persistence"]}, "register": {"model_name": "resume-test"}}
     for dotted, value in extra.items():
         section, key = dotted.split(".")

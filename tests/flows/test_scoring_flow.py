@@ -21,7 +21,7 @@ NAME, WINDOW, ROWS, MACHINES = "telemetry-score", 8, 160, 2
 def _config(path):
     return load_config(None, {"data.path": str(path), "data.time_col": "timestamp", "data.entity_col": "machine",
                               "data.event_col": "failure", "data.horizon": 3, "window.length": WINDOW,
-                              "train.epochs": 1, "train.batch_size": 64, "model.hidden": 8, "model.layers": 1,
+                              "train.epochs": 1, "train.min_steps": 20, "train.batch_size": 64, "model.hidden": 8, "model.layers": 1,
                               "register.model_name": NAME, "register.experiment": "scoring-test-training"})
 
 
