@@ -123,7 +123,7 @@ def print_tables(name: str, res: dict[str, Any]) -> None:
         print(f"| {m} | {v['pr_auc_mean']:.3f} ± {v['pr_auc_std']:.3f} | {v['mcc_mean']:.3f} ± {v['mcc_std']:.3f} |")
     shown = [k for k in SHOWN if any(f"{k}_mean" in v for v in res["episodes"].values())]
     print(f"\n{name}: episodes (mean ± std over folds)")
-    print("| model | caught / episodes | " + " | ".join(shown) + " |\n|---" * (len(shown) + 2) + "|")
+    print("| model | caught / episodes | " + " | ".join(shown) + " |\n" + "|---" * (len(shown) + 2) + "|")
     for m, v in res["episodes"].items():
         cells = [f"{v[f'{k}_mean']:.3f} ± {v[f'{k}_std']:.3f}" for k in shown]
         print(f"| {m} | {v['episodes_caught_total']:.0f} / {v['episodes_total']:.0f} | " + " | ".join(cells) + " |")
