@@ -232,7 +232,7 @@ def comparison_rows(strategies: dict[str, dict], baselines: dict[str, dict], bes
                      "roc_auc_mean": m.get("roc_auc_mean", np.nan), "pr_auc_pooled": m.get("pr_auc_pooled", np.nan),
                      "pr_auc_vs_none": pr - none, "pr_auc_vs_best_baseline": pr - rival,
                      "added_windows_per_fold": out.get("added", np.nan), "train_seconds": out.get("seconds", np.nan),
-                     "error": out.get("error", "")})
+                     "error": out.get("error", ""), **_episode_cells(out.get("episodes") or {})})
     if best:
         b = baselines[best]
         rows.append({"model": f"baseline: {best}", "strategy": "", "status": "baseline",
@@ -240,8 +240,15 @@ def comparison_rows(strategies: dict[str, dict], baselines: dict[str, dict], bes
                      "mcc_std": b["mcc_std"], "roc_auc_mean": b.get("roc_auc_mean", np.nan),
                      "pr_auc_pooled": b.get("pr_auc_pooled", np.nan), "pr_auc_vs_none": b["pr_auc_mean"] - none,
                      "pr_auc_vs_best_baseline": 0.0, "added_windows_per_fold": np.nan, "train_seconds": np.nan,
-                     "error": ""})
+                     "error": "", **_episode_cells({k.removeprefix("episode/"): v for k, v in b.items()
+                                                    if k.startswith("episode/")})})
     return rows
+
+
+def _episode_cells(episodes: dict[str, float]) -> dict[str, float]:
+    """The episode metrics a comparison row carries (NaN without row labels)."""
+    return {k: episodes.get(k, np.nan) for k in ("episode_recall_mean", "episode_recall_std", "onset_pr_auc_mean",
+                                                  "onset_pr_auc_std", "false_alarms_total")}
 
 
 def _pm(mean: float, std: float) -> str:
@@ -257,6 +264,10 @@ def comparison_table(rows: list[dict]) -> list[dict[str, str]]:
     return [{"model": r["model"], "PR-AUC": _pm(r["pr_auc_mean"], r["pr_auc_std"]),
              "MCC": _pm(r["mcc_mean"], r["mcc_std"]), "ΔPR-AUC vs none": _signed(r["pr_auc_vs_none"]),
              "ΔPR-AUC vs best baseline": _signed(r["pr_auc_vs_best_baseline"]),
+             "episode recall": _pm(r.get("episode_recall_mean", np.nan), r.get("episode_recall_std", np.nan)),
+             "onset PR-AUC": _pm(r.get("onset_pr_auc_mean", np.nan), r.get("onset_pr_auc_std", np.nan)),
+             "false alarms": "–" if not np.isfinite(r.get("false_alarms_total", np.nan)) else
+             f"{r['false_alarms_total']:.0f}",
              "train s": "–" if not np.isfinite(r["train_seconds"]) else f"{r['train_seconds']:.0f}",
              "status": r["status"] if not r["error"] else f"{r['status']}: {r['error']}"} for r in rows]
 

@@ -11,7 +11,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
 from lstm_core.config import PipelineConfig, flatten
-from lstm_core.evaluate import FoldScore, best_baseline, summarise_models
+from lstm_core.evaluate import FoldScore, best_baseline, summarise_episodes, summarise_models
 from lstm_pipeline import plots, report, settings, tracking, workspace
 from lstm_pipeline.execution import releases_memory
 from tasks.policy import IO_RETRY
@@ -46,20 +46,23 @@ def log_strategy(child_id: str, strategy: str, runs: list[dict]) -> dict:
     for r in runs:
         scores = workspace.get_arrays(r["lstm"]["scores_uri"])
         ys.append(scores["y"])
-        per_fold.append({"lstm": FoldScore("lstm", r["lstm"]["threshold"], r["lstm"]["metrics"], scores["lstm"])})
+        per_fold.append({"lstm": FoldScore("lstm", r["lstm"]["threshold"], r["lstm"]["metrics"], scores["lstm"],
+                                           r["lstm"].get("episode") or {})})
         tracking.log_metrics(child_id, {**report.model_metrics({"lstm": r["lstm"]["metrics"]}),
                                         "train/best_epoch": r["trained"]["best_epoch"],
                                         "train/seconds": r["trained"]["seconds"]}, step=r["k"])
         params.update({f"fold{r['k']}.{k}": v for k, v in r["resampled"]["info"].items()})
     summary = summarise_models(ys, per_fold)["lstm"]
+    episodes = summarise_episodes(per_fold).get("lstm", {})
     seconds = sum(r["trained"]["seconds"] for r in runs)
     added = statistics.fmean(r["resampled"]["info"].get("synthetic", 0) for r in runs)
     tracking.log_params(child_id, params)
     tracking.log_metrics(child_id, {**report.model_metrics({"lstm": summary}), "train/seconds_total": seconds})
+    tracking.log_metrics(child_id, report.episode_metric_keys({"lstm": episodes}))
     tracking.finish_run(child_id)
     get_run_logger().info("%s: test PR-AUC %.4f ± %.4f, MCC %.4f ± %.4f", strategy, summary["pr_auc_mean"],
                           summary["pr_auc_std"], summary["mcc_mean"], summary["mcc_std"])
-    return {"status": "ok", "metrics": summary, "seconds": seconds, "added": added, "run_id": child_id,
+    return {"status": "ok", "metrics": summary, "episodes": episodes, "seconds": seconds, "added": added, "run_id": child_id,
             "folds": [{"k": r["k"], "metrics": r["lstm"]["metrics"], "threshold": r["lstm"]["threshold"],
                        "resample": r["resampled"]["info"]} for r in runs]}
 
@@ -79,9 +82,11 @@ def _baselines(folds: list[dict]) -> dict[str, dict]:
     for f in folds:
         scores = workspace.get_arrays(f["baselines"]["scores_uri"])
         ys.append(scores["y"])
-        per_fold.append({n: FoldScore(n, o["threshold"], o["metrics"], scores[n])
+        per_fold.append({n: FoldScore(n, o["threshold"], o["metrics"], scores[n], o.get("episode") or {})
                          for n, o in f["baselines"]["models"].items()})
-    return summarise_models(ys, per_fold)
+    episodes = summarise_episodes(per_fold)
+    return {n: {**v, **{f"episode/{k}": e for k, e in episodes.get(n, {}).items()}}
+            for n, v in summarise_models(ys, per_fold).items()}
 
 
 @task(name="compare", **IO_RETRY)
