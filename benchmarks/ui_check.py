@@ -75,7 +75,7 @@ def _config(root: Path, data: Path) -> Path:
     tree = {"data": {"path": str(data), "time_col": "timestamp", "entity_col": "machine", "event_col": "failure",
                      "horizon": 3},
             "window": {"length": 12}, "split": {"folds": 2},
-            "model": {"hidden": 16, "layers": 1}, "train": {"epochs": 3, "batch_size": 64},
+            "model": {"hidden": 16, "layers": 1}, "train": {"epochs": 3, "min_steps": 200, "batch_size": 64},
             "register": {"experiment": "ui-check", "model_name": "plant-lstm"}}
     path = root / "plant.yaml"
     path.write_text(yaml.safe_dump(tree), encoding="utf-8")
