@@ -338,7 +338,8 @@ def serve(
 @app.command()
 def demo(
     dataset: str = typer.Option("cmapss", "--dataset", help="cmapss (turbofans, by entity) | beijing (PM2.5, by time)."),
-    epochs: int = typer.Option(8, "--epochs", help="Epochs per fold (small budget: about 2 minutes on 2 cores)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs per fold (default: train.epochs; the "
+                                         "step floor train.min_steps still applies)."),
     summary_json: Optional[Path] = typer.Option(None, "--summary-json"),
 ) -> None:
     """Run the whole pipeline on bundled real data; for C-MAPSS, compare with the published LSTM too."""

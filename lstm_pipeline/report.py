@@ -149,7 +149,11 @@ def summary(run_id: str, config: PipelineConfig, loaded: dict, windows: dict, sp
         "aggregate": agg["models"],
         "episodes": agg.get("episodes", {}),
         "best_baseline": agg["best_baseline"],
-        "final_model": {"epochs": agg["final_epochs"], "threshold": agg["final_threshold"]},
+        # the registered model's own threshold and metrics on the windows it never trained on (refit_final);
+        # the folds' median threshold only when its held-out slice could not choose one
+        "final_model": {"epochs": agg["final_epochs"], "steps": agg.get("final_steps"),
+                        "threshold": registered.get("final", {}).get("threshold", agg["final_threshold"]),
+                        "evaluation": registered.get("final", {})},
         "mlflow": {"tracking_uri": settings.tracking_uri(), "run_id": run_id},
         "registered_model": registered,
     }

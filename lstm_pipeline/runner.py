@@ -59,14 +59,15 @@ def run_training(cfg: PipelineConfig, console: Console, run_name: str | None = N
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                   TimeElapsedColumn(), console=console, transient=False) as bars:
         folds = bars.add_task("folds", total=cfg.split.folds, info="")
-        epochs = bars.add_task("epochs", total=cfg.train.epochs, info="")
+        # one progress row per validation evaluation (train.evaluations over the step budget)
+        epochs = bars.add_task("evaluations", total=cfg.train.evaluations, info="")
 
         def on_event(event: str, f: dict[str, Any]) -> None:
             if event == "fold":
                 done = f["folds"] if f["fold"] == "final" else f["fold"] - 1
                 label = "final refit" if f["fold"] == "final" else f"fold {f['fold']}/{f['folds']}"
                 bars.update(folds, completed=done, info=label)
-                bars.reset(epochs, total=f.get("epochs", cfg.train.epochs), info="")
+                bars.reset(epochs, total=f.get("epochs", cfg.train.evaluations), info="")
             elif event == "epoch":
                 pr = f.get("val_pr_auc")
                 info = f"loss {f['loss']:.4f}" + (f"  val PR-AUC {pr:.3f}" if pr is not None else "")

@@ -165,6 +165,8 @@ def register_model(scorer_uri: str, run_id: str, config: PipelineConfig, loaded:
     When the latest version was trained on the same data, config and code, nothing new is registered: the run
     is tagged ``registry.unchanged_since`` and the result names that version (``unchanged``: True).
     """
+    scorer = artifacts.get_torch(scorer_uri)
+    own = dict(getattr(scorer, "evaluation", None) or {})  # the final model on windows it never trained on
     name = config.resolved_model_name() if config.register.enabled else None
     identity = provenance.model_identity(config, loaded["fingerprint"]["hash"])
     same = registry.unchanged_since(tracking.client(), name, identity) if name else None
@@ -173,13 +175,11 @@ def register_model(scorer_uri: str, run_id: str, config: PipelineConfig, loaded:
         get_run_logger().info("%s unchanged since version %s (same data, config and code): nothing registered",
                               name, same.version)
         return {"name": name, "version": int(same.version), "model_uri": same.source, "alias": None,
-                "unchanged": True}
-    scorer = artifacts.get_torch(scorer_uri)
+                "unchanged": True, "final": own}
     example = report.input_example(scorer, artifacts.get_table_head(loaded["table_uri"], EXAMPLE_ROWS))
     if len(example) == 0:  # no whole window in the first rows (a long gap, say): look through all of them
         example = report.input_example(scorer, artifacts.get_table(loaded["table_uri"]))
     rival = agg["best_baseline"]
-    own = dict(getattr(scorer, "evaluation", None) or {})  # the final model on windows it never trained on
     numbers = {k: v for k, v in own.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     tracking.log_metrics(run_id, {report.metric_key("lstm", f"final/{k}"): v for k, v in numbers.items()})
     tags = {"data.hash": loaded["fingerprint"]["hash"], "run_id": run_id, registry.IDENTITY: identity,
@@ -191,7 +191,7 @@ def register_model(scorer_uri: str, run_id: str, config: PipelineConfig, loaded:
     out = tracking.log_and_register(run_id, scorer, example, name, tags, config.model_dump(mode="json"))
     get_run_logger().info("logged %s%s", out["model_uri"],
                           f"; registered {name} version {out['version']} as '{out['alias']}'" if name else "")
-    return out
+    return {**out, "final": own}
 
 
 @task(name="gate", **IO_RETRY)
