@@ -171,6 +171,16 @@ def verdict(s: dict[str, Any], bold: str = "**") -> str:
             f"{lstm['pr_auc_mean']:.3f} vs {theirs:.3f} ({gain:+.3f}) over {len(s['folds'])} folds.")
 
 
+def final_sentence(s: dict[str, Any]) -> str | None:
+    """The registered model's own numbers on the windows it never trained on, in one line (None if unmeasured)."""
+    ev = s.get("final_model", {}).get("evaluation") or {}
+    if not ev:
+        return None
+    return (f"Final model on {ev.get('held_out', 'its held-out slice')} ({ev.get('windows', 0)} windows it never "
+            f"trained on): PR-AUC {ev.get('pr_auc', float('nan')):.3f}, MCC {ev.get('mcc', float('nan')):.3f}, "
+            f"F1 {ev.get('f1', float('nan')):.3f} at threshold {ev.get('threshold', float('nan')):.3f}.")
+
+
 def markdown_summary(s: dict[str, Any]) -> str:
     """The Prefect summary artifact: verdict, metric table, and where the model went."""
     lines = [f"# Walk-forward result: {len(s['folds'])} folds, {s['data']['windows']} windows", "", verdict(s)]
@@ -178,6 +188,8 @@ def markdown_summary(s: dict[str, Any]) -> str:
     for name, v in s["aggregate"].items():
         lines.append(f"| {name} | {v['pr_auc_mean']:.3f} ± {v['pr_auc_std']:.3f} | {v['mcc_mean']:.3f} ± "
                      f"{v['mcc_std']:.3f} | {v['roc_auc_mean']:.3f} | {v['brier_mean']:.4f} |")
+    if final_sentence(s):
+        lines += ["", final_sentence(s)]
     reg, ml = s["registered_model"], s["mlflow"]
     run = f"[{ml['run_id']}]({ml['run_url']})" if ml.get("run_url") else f"`{ml['run_id']}`"
     lines += ["", f"MLflow run {run} at `{ml['tracking_uri']}`."]

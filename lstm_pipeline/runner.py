@@ -118,9 +118,11 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
                       f"{v['brier_mean']:.4f}", style="bold" if name == "lstm" else None)
     console.print(table)
     print_episode_table(summary.get("episodes") or {}, console)
-    from lstm_pipeline.report import verdict
+    from lstm_pipeline.report import final_sentence, verdict
 
     console.print(verdict(summary, bold=""), soft_wrap=True)
+    if final_sentence(summary):
+        console.print(final_sentence(summary), soft_wrap=True)
     reg = summary["registered_model"]
     console.print(f"MLflow run {summary['mlflow']['run_id']} ({summary['mlflow']['tracking_uri']})")
     if summary["mlflow"].get("run_url"):

@@ -143,6 +143,9 @@ def test_summary_reports_every_model_on_the_same_test_windows(landed):
         assert (len(mine["ends"]), int(mine["y"].sum())) == (fold["test"]["windows"], fold["test"]["positives"])
     assert summary["best_baseline"] in {"prior", "persistence", "logistic", "hgb"}
     assert summary["final_model"]["epochs"] >= 1
+    # the registered model was evaluated on windows it never trained on, and the summary says with which threshold
+    final = summary["final_model"]
+    assert final["evaluation"]["windows"] > 0 and final["threshold"] == final["evaluation"]["threshold"]
 
 
 def test_registered_challenger_scores_raw_rows(landed):
