@@ -55,6 +55,7 @@ def validation_pr_auc(train: WindowSet, val: WindowSet, config: PipelineConfig) 
 
 
 @task(name="split-inner", **COMPUTE_RETRY, **cached("data", "split", "tune"))
+@releases_memory
 def split_inner(windows: dict, config: PipelineConfig, longest: int) -> dict:
     """The tuning's inner walk-forward folds, over the windows before the first outer test block only.
 
