@@ -55,12 +55,13 @@ def test_clean_frame_passes_every_check():
     expected |= {("expect_column_values_to_be_in_type_list", c) for c in ("a", "b")}  # numeric
     expected |= {("expect_column_values_to_not_be_in_set", c) for c in ("a", "b")}  # finite
     expected |= {("expect_column_unique_value_count_to_be_between", c) for c in ("a", "b")}  # not constant
+    expected |= {("near_constant (pandas: most common value's share, distinct values)", c) for c in ("a", "b")}
     expected |= {("expect_column_values_to_be_between", "time"),  # strictly increasing per entity
                  ("expect_column_max_to_be_between", "unit"), ("expect_column_values_to_be_between", "unit")}
     expected |= {("expect_column_values_to_be_in_set", "label"), ("expect_column_max_to_be_between", "label"),
                  ("expect_column_min_to_be_between", "label"), ("expect_column_mean_to_be_between", "label")}
     assert listed == expected
-    assert len(report.checks) == 24  # the mean is checked twice: configured bounds (error), 50% (warning)
+    assert len(report.checks) == 26  # the mean is checked twice: configured bounds (error), 50% (warning)
     assert report.success and report.failures() == [] and report.warnings() == [] and report.message() == ""
     assert report.raw["success"] is True and report.dropped == ()
 
@@ -131,7 +132,7 @@ def test_missing_label_is_reported_and_the_rest_still_runs():
     assert list(failing(report)) == [("expect_column_to_exist", "label")]
     assert "column 'label': not found" in report.message()
     assert [c.expectation for c in report.checks if c.column == "label"] == ["expect_column_to_exist"]
-    assert sum(c.success for c in report.checks) == 17  # every check of the other four columns passed
+    assert sum(c.success for c in report.checks) == 19  # every check of the other four columns passed
 
 
 def test_text_value_in_numeric_column_object_dtype():
@@ -261,7 +262,8 @@ def test_markdown_lists_severity_result_and_the_warnings():
     df.loc[3, "a"] = np.nan
     report = run_contract(df, SPEC, CFG)
     lines = report.markdown().splitlines()
-    assert lines[0] == "Data contract broken by 1 check(s): 24 checks, 1 warning(s); constant feature(s) dropped: b."
+    assert lines[0] == ("Data contract broken by 1 check(s): 25 checks, 1 warning(s); (near-)constant feature(s) "
+                        "dropped: b.")
     assert lines[2] == "| check | column | expectation | severity | result | observed |"
     table = [line for line in lines if line.startswith("| ")][1:]
     assert len(table) == len(report.checks)
