@@ -137,6 +137,8 @@ def compare_resampling(
     seed: Optional[int] = typer.Option(None, "--seed"),
     experiment: Optional[str] = typer.Option(None, "--experiment", help="MLflow experiment."),
     summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Write the comparison here."),
+    run_name: Optional[str] = typer.Option(None, "--run-name", help="Name of the comparison in Prefect and MLflow "
+                                           "(default: file, window and start minute)."),
     sep: Optional[str] = SepOpt, max_file_mb: Optional[float] = MaxMbOpt, missing: Optional[str] = MissingOpt,
     min_positives: Optional[int] = MinPosOpt,
     executor: Optional[str] = ExecutorOpt, dask_address: Optional[str] = DaskAddressOpt,
@@ -151,7 +153,7 @@ def compare_resampling(
         _fail(f"--strategies: unknown {unknown or 'empty list'}; choose from {', '.join(STRATEGIES)}")
     if cfg.data.path is None:
         _fail("no data: pass --data FILE or set data.path in --config")
-    result = _reported(lambda: runner.run_comparison(cfg, chosen, console))
+    result = _reported(lambda: runner.run_comparison(cfg, chosen, console, run_name))
     _write_json(summary_json, result, "comparison")
 
 

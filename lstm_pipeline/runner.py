@@ -138,8 +138,11 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
         console.print(f"gate: {word}: " + "; ".join(reg["gate"]["reasons"]), soft_wrap=True)
 
 
-def run_comparison(cfg: PipelineConfig, strategies: list[str], console: Console) -> dict[str, Any]:
-    """Run ``compare_resampling`` with a (strategy, fold) bar and an epoch bar; print the comparison table."""
+def run_comparison(cfg: PipelineConfig, strategies: list[str], console: Console,
+                   run_name: str | None = None) -> dict[str, Any]:
+    """Run ``compare_resampling`` with a (strategy, fold) bar and an epoch bar; print the comparison table.
+
+    ``run_name`` names the run in Prefect and MLflow; without it the flow derives one."""
     settings.prepare_home()
     _quiet_console()
     from flows.compare import compare_resampling  # imported late: Prefect reads its settings at import
@@ -161,7 +164,8 @@ def run_comparison(cfg: PipelineConfig, strategies: list[str], console: Console)
 
         progress.set_reporter(on_event)
         try:
-            result = compare_resampling.with_options(task_runner=task_runner(cfg))(cfg, strategies)
+            named = {"flow_run_name": lambda: run_name} if run_name else {}
+            result = compare_resampling.with_options(task_runner=task_runner(cfg), **named)(cfg, strategies)
         finally:
             progress.set_reporter(None)
         bars.update(runs, completed=len(strategies) * cfg.split.folds, info="done")
