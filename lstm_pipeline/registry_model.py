@@ -74,7 +74,8 @@ class PyfuncScorer:
     def predict(self, model_input, params: dict[str, Any] | None = None) -> np.ndarray:
         import torch
 
-        x = np.asarray(model_input, dtype=np.float32)
+        # a copy: MLflow may hand a read-only array, which torch refuses to share
+        x = np.array(model_input, dtype=np.float32, copy=True)
         with torch.inference_mode():
             return self.scorer(torch.as_tensor(x)).numpy()
 

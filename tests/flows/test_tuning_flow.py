@@ -2,6 +2,8 @@
 objective that never reads a window of any outer test block."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -101,7 +103,8 @@ def test_window_auto_is_resolved_logged_and_plotted(tuned):
     assert parent.data.params["window.length"] == "auto"
     assert parent.data.params["window.length_resolved"] == str(result["window_length"])
     assert 6 <= result["window_length"] <= 16
-    assert parent.info.run_name == f"tune-telemetry-w{result['window_length']}"
+    # the flow run's name, which the MLflow run takes: the resolved window, then the minute the run was due
+    assert re.fullmatch(rf"tune-telemetry-w{result['window_length']}-\d{{4}}-\d{{4}}", parent.info.run_name)
     plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
     assert {"plots/acf.png", "plots/optuna_history.png"} <= plots
     assert {"best.yaml", "tuning.json"} <= {a.path for a in client.list_artifacts(parent.info.run_id)}
