@@ -27,6 +27,7 @@ Pure numpy and scikit-learn; nothing here knows about folds, trackers or flows.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +49,27 @@ class RowLabels:
     time_is_datetime: bool
     mode: str  # "event" | "label"
     lookahead: int  # event mode: the horizon H; label mode: label_lookahead
+
+    @classmethod
+    def from_series(cls, series) -> RowLabels:
+        """The row-level target of a laid-out ``Series`` (what a fold file stores beside its windows)."""
+        return cls(series.target, series.entity, series.time, bool(series.time_is_datetime), series.spec.mode,
+                   int(series.spec.lookahead))
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Plain arrays (no pickle) to store with a fold's windows; ``from_arrays`` reads them back."""
+        meta = json.dumps({"datetime": self.time_is_datetime, "mode": self.mode, "lookahead": self.lookahead})
+        return {"row_target": self.target, "row_entity": self.entity, "row_time": self.time,
+                "row_meta": np.array(meta)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict) -> RowLabels | None:
+        """RowLabels from ``to_arrays``' arrays; None for a fold stored without them."""
+        if "row_target" not in arrays:
+            return None
+        meta = json.loads(str(arrays["row_meta"]))
+        return cls(arrays["row_target"], arrays["row_entity"], arrays["row_time"], meta["datetime"], meta["mode"],
+                   meta["lookahead"])
 
     def __post_init__(self) -> None:
         n = len(self.target)

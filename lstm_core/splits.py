@@ -105,6 +105,21 @@ def _slices(k: int, n_train: int, cfg: SplitConfig) -> tuple[int, int]:
     return n_val, n_cal
 
 
+def first_entity_block(series: Series, folds: int) -> np.ndarray:
+    """The entities (codes, in order of appearance) of the first of the K+1 blocks an entity split cuts."""
+    return np.array_split(np.arange(len(series.starts)), folds + 1)[0]
+
+
+def tuned_rows_clear(series: Series, folds: list[Fold], config: PipelineConfig) -> tuple[bool, str]:
+    """Whether every test block lies after what tuning read (``tune.tuned_before``), and where the first begins."""
+    before = config.tune.tuned_before
+    if config.split.by == "entity":
+        first = len(first_entity_block(series, config.split.folds))
+        return first >= before, f"the first test block starts at entity {first + 1}"
+    start = folds[0].bounds["test_start"]
+    return start >= before, f"the first test block starts at {start}"
+
+
 def entity_folds(series: Series, index: WindowIndex, cfg: SplitConfig,
                  entities: np.ndarray | None = None) -> list[Fold]:
     """Folds over entities taken in order of first appearance; windows never cross entities, so no purge.
@@ -180,7 +195,7 @@ def tuning_scope(series: Series, config: PipelineConfig, longest: int) -> tuple[
     from lstm_core.autocorr import first_block_boundary
 
     if config.split.by == "entity":
-        first = np.array_split(np.arange(len(series.starts)), config.split.folds + 1)[0]
+        first = first_entity_block(series, config.split.folds)
         names = [series.entity_names[i] for i in first]
         return len(first), (f"entities {names[0]} … {names[-1]} (the first of {config.split.folds + 1} entity "
                             "blocks; the outer test blocks are later entities)")

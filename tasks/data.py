@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import tempfile
 
-import numpy as np
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
@@ -18,7 +17,7 @@ from lstm_core.data import (
     resolve_spec,
     to_series,
 )
-from lstm_core.splits import check_fold_positives, fold_summary, make_folds
+from lstm_core.splits import check_fold_positives, fold_summary, make_folds, tuned_rows_clear
 from lstm_core.windows import make_windows
 from lstm_pipeline import artifacts, tracking
 from lstm_pipeline.acf_plot import log_window_choice
@@ -118,12 +117,7 @@ def _check_tuned_rows(series, folds: list, config: PipelineConfig) -> None:
     before = config.tune.tuned_before
     if before is None:
         return
-    if config.split.by == "entity":
-        first = len(np.array_split(np.arange(len(series.starts)), config.split.folds + 1)[0])
-        ok, where = first >= before, f"the first test block starts at entity {first + 1}"
-    else:
-        start = folds[0].bounds["test_start"]
-        ok, where = start >= before, f"the first test block starts at {start}"
+    ok, where = tuned_rows_clear(series, folds, config)
     if not ok:
         raise DataError(f"this config was tuned on {config.tune.tuned_on}, but {where}, earlier: tuning chose on "
                         "windows these folds would test. Keep the split and data it was tuned with, or tune again")

@@ -7,7 +7,6 @@ import os
 import statistics
 import time
 
-import numpy as np
 import torch
 from prefect import get_run_logger, task
 from prefect.runtime import task_run
@@ -49,24 +48,8 @@ def prepare_fold(windows: dict, split: dict, k: int, config: PipelineConfig) -> 
     the config."""
     series, index = artifacts.get_series(windows["series_uri"])
     fw = fold_windows(series, index, artifacts.get_fold(split["folds_uri"], k), windows["length"])
-    return artifacts.put_windowsets(fw.sets(), "fold", mean=fw.mean, scale=fw.scale, **row_label_arrays(series))
-
-
-def row_label_arrays(series) -> dict:
-    """The row-level target the episode metrics read (the windows' ends index it), as arrays to store."""
-    meta = json.dumps({"datetime": bool(series.time_is_datetime), "mode": series.spec.mode,
-                       "lookahead": int(series.spec.lookahead)})
-    return {"row_target": series.target, "row_entity": series.entity, "row_time": series.time,
-            "row_meta": np.array(meta)}
-
-
-def row_labels(extra: dict) -> RowLabels | None:
-    """RowLabels from a fold file's extra arrays; None for a fold stored without them."""
-    if "row_target" not in extra:
-        return None
-    meta = json.loads(str(extra["row_meta"]))
-    return RowLabels(extra["row_target"], extra["row_entity"], extra["row_time"], meta["datetime"], meta["mode"],
-                     meta["lookahead"])
+    rows = RowLabels.from_series(series).to_arrays()  # the row-level target the episode metrics read
+    return artifacts.put_windowsets(fw.sets(), "fold", mean=fw.mean, scale=fw.scale, **rows)
 
 
 @task(name="resample", task_run_name="resample-fold-{k}", **COMPUTE_RETRY, **cached("resample", "train"))
@@ -148,7 +131,7 @@ def evaluate_lstm(trained: dict, fold_uri: str, k: int, config: PipelineConfig) 
     sets, extra = artifacts.get_windowsets(fold_uri)
     score = evaluate_fold(fold_model(trained, config), sets["train"], sets["val"], sets["test"],
                           config.evaluate.threshold_metric, fit=False, calib=sets.get("calib"),
-                          labels=row_labels(extra), zone_rows=config.evaluate.episode_zone_rows)
+                          labels=RowLabels.from_arrays(extra), zone_rows=config.evaluate.episode_zone_rows)
     get_run_logger().info("fold %d: LSTM test PR-AUC %.4f, MCC %.4f at threshold %.3f%s", k,
                           score.metrics["pr_auc"], score.metrics["mcc"], score.threshold,
                           report.episode_sentence(score.episode))
@@ -162,7 +145,7 @@ def evaluate_lstm(trained: dict, fold_uri: str, k: int, config: PipelineConfig) 
 def evaluate_baselines(fold_uri: str, k: int, config: PipelineConfig) -> dict:
     """Every baseline, fitted on fold k's (unresampled) training windows and scored on its test windows."""
     sets, extra = artifacts.get_windowsets(fold_uri)
-    labels = row_labels(extra)
+    labels = RowLabels.from_arrays(extra)
     out, scores = {}, {"y": sets["test"].y, "ends": sets["test"].ends}
     for name in config.evaluate.baselines:
         s = evaluate_fold(make_baseline(name, config.train.seed, config.evaluate.baseline_max_windows), sets["train"],
