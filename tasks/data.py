@@ -19,7 +19,7 @@ from lstm_core.data import (
 )
 from lstm_core.splits import check_fold_positives, fold_summary, make_folds, tuned_rows_clear
 from lstm_core.windows import make_windows
-from lstm_pipeline import artifacts, tracking
+from lstm_pipeline import artifacts, data_roots, tracking
 from lstm_pipeline.acf_plot import log_window_choice
 from lstm_pipeline.contract import ContractError, run_contract
 from lstm_pipeline.execution import releases_memory
@@ -34,7 +34,8 @@ def _spec(loaded: dict) -> DataSpec:
 @releases_memory
 def load_data(config: PipelineConfig) -> dict:
     """Read the user's file (never modified), resolve the columns, fingerprint the content."""
-    df = read_table(config.data.path, sep=config.data.sep, max_file_mb=config.data.max_file_mb)
+    df = read_table(data_roots.check(config.data.path, "data file"), sep=config.data.sep,
+                    max_file_mb=config.data.max_file_mb)
     spec = resolve_spec(df, config.data)
     return {"table_uri": artifacts.put_table(df[list(spec.required)]), "spec": spec.__dict__,
             "features": list(spec.features), "fingerprint": fingerprint(df, spec)}

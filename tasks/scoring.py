@@ -9,7 +9,7 @@ from prefect.artifacts import create_markdown_artifact
 from lstm_core.config import PipelineConfig, ScoreConfig
 from lstm_core.data import DataError, apply_missing, fingerprint, read_table
 from lstm_core.scoring import score_frame
-from lstm_pipeline import artifacts, scoring, tracking
+from lstm_pipeline import artifacts, data_roots, scoring, tracking
 from lstm_pipeline.contract import ContractError, run_contract
 from lstm_pipeline.execution import releases_memory
 from tasks.policy import COMPUTE_RETRY, IO_RETRY
@@ -91,7 +91,8 @@ def score_windows(loaded: dict, model: dict, params: ScoreConfig) -> dict:
     rows, missing = apply_missing(artifacts.get_table(loaded["table_uri"]), spec, config.data.missing,
                                   config.data.ffill_limit)
     frame = scoring.with_model(score_frame(scorer, rows), model)
-    out = scoring.write(frame, params.out or scoring.default_output(params.data, model))
+    out = scoring.write(frame, data_roots.check(params.out or scoring.default_output(params.data, model),
+                                                "output"))
     positives = int(frame["prediction"].sum())
     get_run_logger().info("%d windows scored, %d predicted positive; written to %s", len(frame), positives, out)
     return {"path": str(out), "windows": len(frame), "positives": positives, "missing": missing}
