@@ -289,12 +289,14 @@ def score(
 
 
 def _reported(call):
-    """Run a flow; bad input and an unreachable tracking server end in one line (exit 2), not a traceback."""
+    """Run a flow; bad input, an identical run already running on this home and an unreachable tracking server
+    end in one line (exit 2), not a traceback."""
     from lstm_pipeline import tracking
+    from lstm_pipeline.home_lock import RunBusy
 
     try:
         return call()
-    except (DataError, ValueError) as exc:  # ContractError is a DataError
+    except (DataError, ValueError, RunBusy) as exc:  # ContractError is a DataError
         _fail(str(exc))
     except Exception as exc:
         down = tracking.unreachable(exc)

@@ -292,23 +292,31 @@ def log_and_register(run_id: str, scorer, example: np.ndarray, name: str | None,
     from lstm_pipeline import registry_model
 
     c = client()
+    # A run killed after its version was created (before its tags and alias were set) finds that version again
+    # and finishes its bookkeeping: it never registers a second one.
     existing = find_version(name, run_id) if name else None
-    if existing is not None:
-        return {"name": name, "version": int(existing.version), "model_uri": existing.source, "alias": CHALLENGER}
-    import torch
+    if existing is None:
+        import torch
 
-    with torch.inference_mode():
-        output = scorer(torch.as_tensor(example)).numpy()
-    signature = infer_signature(example, output)
-    with tempfile.TemporaryDirectory() as tmp:
-        data = registry_model.save(scorer, Path(tmp) / registry_model.DATA, config)
-        with mlflow.start_run(run_id=run_id):
-            info = mlflow.pyfunc.log_model(
-                name="model", loader_module=registry_model.__name__, data_path=str(data), signature=signature,
-                input_example=example, registered_model_name=name, pip_requirements=_requirements())
-    out: dict[str, Any] = {"model_uri": info.model_uri, "name": name, "version": None, "alias": None}
+        with torch.inference_mode():
+            output = scorer(torch.as_tensor(example)).numpy()
+        signature = infer_signature(example, output)
+        with tempfile.TemporaryDirectory() as tmp:
+            data = registry_model.save(scorer, Path(tmp) / registry_model.DATA, config)
+            # Not ``with mlflow.start_run(...)``: leaving it would mark the parent FINISHED while the flow still
+            # runs, and a run killed after that could no longer be resumed (its rerun would register again).
+            mlflow.start_run(run_id=run_id)
+            try:
+                info = mlflow.pyfunc.log_model(
+                    name="model", loader_module=registry_model.__name__, data_path=str(data), signature=signature,
+                    input_example=example, registered_model_name=name, pip_requirements=_requirements())
+            finally:
+                mlflow.end_run(status="RUNNING")  # the flow ends its run itself (finish_run)
+        model_uri, version = info.model_uri, info.registered_model_version
+    else:
+        model_uri, version = existing.source, existing.version
+    out: dict[str, Any] = {"model_uri": model_uri, "name": name, "version": None, "alias": None}
     if name:
-        version = info.registered_model_version
         for key, value in version_tags.items():
             c.set_model_version_tag(name, str(version), key, value)
         c.update_model_version(name, str(version), description=version_description(run_id, version_tags))

@@ -1,7 +1,9 @@
 """Heavy arrays travel between tasks as files named by their content hash; tasks pass only the URIs.
 
 Equal content gives an equal name, so a retried or re-run stage finds what an earlier attempt wrote, and
-the same URIs work on a shared filesystem when tasks run on other workers.
+the same URIs work on a shared filesystem when tasks run on other workers. Every file's bytes can be checked
+(``intact``): a file written as bytes is named by their sha256, and an ``.npz`` (named by its arrays, because
+zip entries carry a write time) keeps the sha256 of its bytes beside it in ``<name>.sha256``.
 """
 from __future__ import annotations
 
@@ -15,7 +17,9 @@ from urllib.parse import urlparse
 import numpy as np
 
 from lstm_pipeline import settings
-from lstm_pipeline.safe_files import atomic_write, load_tree, save_tree, write_temp
+from lstm_pipeline.safe_files import atomic_write, load_tree, save_tree, sha256_file, write_temp
+
+_HASH_CHARS = 24
 
 
 def _digest(arrays: dict[str, np.ndarray]) -> str:
@@ -25,7 +29,11 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
         h.update(f"{key}:{value.dtype.str}:{value.shape}".encode())
         # the array's own buffer, not a tobytes() copy: at 10M rows that copy is gigabytes
         h.update(value.reshape(-1).view(np.uint8) if value.dtype != object else repr(value.tolist()).encode())
-    return h.hexdigest()[:24]
+    return h.hexdigest()[:_HASH_CHARS]
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
 
 
 def put_arrays(arrays: dict[str, np.ndarray], kind: str = "arrays") -> str:
@@ -34,8 +42,10 @@ def put_arrays(arrays: dict[str, np.ndarray], kind: str = "arrays") -> str:
     if objects:  # np.savez would pickle them, and get_arrays refuses to unpickle
         raise TypeError(f"arrays {objects} hold Python objects; store numbers or strings")
     path = settings.workspace_dir() / f"{kind}-{_digest(arrays)}.npz"
-    if not path.exists():
+    if not intact(path.as_uri()):  # absent, or damaged on disk: written again, then its bytes' hash beside it
         atomic_write(path, lambda fh: np.savez(fh, **arrays))
+        atomic_write(_sidecar(path), sha256_file(path))
+        _verified.pop(path, None)
     return path.as_uri()
 
 
@@ -58,12 +68,44 @@ def put_written(write: Callable[[BinaryIO], object], suffix: str, kind: str) -> 
     with open(tmp, "rb") as fh:
         while chunk := fh.read(1 << 22):
             h.update(chunk)
-    path = settings.workspace_dir() / f"{kind}-{h.hexdigest()[:24]}{suffix}"
-    if path.exists():
+    path = settings.workspace_dir() / f"{kind}-{h.hexdigest()[:_HASH_CHARS]}{suffix}"
+    if intact(path.as_uri()):
         tmp.unlink()
     else:
         os.replace(tmp, path)
+        _verified.pop(path, None)
     return path.as_uri()
+
+
+# (path) -> (size, mtime_ns) of the last state whose bytes matched: a file is hashed once per change, not on
+# every cache lookup that names it (at 10M rows a windows file is gigabytes).
+_verified: dict[Path, tuple[int, int]] = {}
+
+
+def intact(uri: str) -> bool:
+    """True when the workspace file exists and its bytes still hash to what was recorded when it was written:
+    a file cut short or damaged on disk is not handed to the next stage (its stage runs again instead).
+    A file outside the workspace only has to exist."""
+    path = uri_path(uri)
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    if path.parent != settings.workspace_dir():  # a file this module did not write (a run's artifact): it exists
+        return True
+    if _verified.get(path) == (stat.st_size, stat.st_mtime_ns):
+        return True
+    if path.suffix == ".npz":
+        try:
+            expected = _sidecar(path).read_text().strip()
+        except OSError:  # written before its hash was kept, or the hash file is gone: not trusted
+            return False
+        good = sha256_file(path) == expected
+    else:
+        good = sha256_file(path)[:_HASH_CHARS] == path.stem.rsplit("-", 1)[-1]
+    if good:
+        _verified[path] = (stat.st_size, stat.st_mtime_ns)
+    return good
 
 
 def uri_path(uri: str) -> Path:

@@ -129,7 +129,8 @@ def _safe_record(record: tuple[dict, str]) -> bool:
 
 def _intact(store, key: str) -> bool:
     """True when no result is stored under ``key``, or the stored one is safe to decode (``_safe_record``) and
-    points only at files that still exist. Never calls Prefect's ``exists``/``read`` on an unchecked record."""
+    points only at workspace files whose bytes still match their hash (``workspace.intact``). A record cut
+    short is not JSON and fails the first check. Never calls Prefect's ``exists``/``read`` on an unchecked record."""
     try:
         record = _raw_record(store, key)
         safe = record is None or _safe_record(record)
@@ -145,7 +146,7 @@ def _intact(store, key: str) -> bool:
         value = store.read(key).result
     except Exception:  # unreadable record: let Prefect overwrite it
         return True
-    return all(workspace.uri_path(u).exists() for u in _file_uris(value))
+    return all(workspace.intact(u) for u in _file_uris(value))
 
 
 def stage_key(*sections: str, data_file: bool = False):
@@ -154,8 +155,9 @@ def stage_key(*sections: str, data_file: bool = False):
     The key is sha256 of: the task's source and the library's, the pipeline home, the JSON of those config
     sections, and every other input (URIs of content-hashed workspace files, fingerprints, fold numbers). With
     ``data_file`` the user's file's path, size and modification time go in too (the load stage has no
-    fingerprint yet). When the result stored under a key points at a workspace file that is gone, the key moves
-    on (``key-1``, ``key-2``...) so the stage runs again instead of handing on a dangling URI.
+    fingerprint yet). When the result stored under a key points at a workspace file that is gone or damaged, or
+    the record itself is not intact, the key moves on (``key-1``, ``key-2``...) so the stage runs again instead
+    of handing on a dangling URI or a corrupt file.
     """
 
     def key(ctx, inputs: dict[str, Any]) -> str | None:
