@@ -21,6 +21,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from lstm_core.autocorr import with_length
 from lstm_core.config import PipelineConfig
 from lstm_core.data import DataError
+from lstm_core.episodes import aggregate_episodes
 from lstm_pipeline import naming, progress
 from lstm_pipeline.tuning import new_study, search_space, tune_run_name, with_params
 from tasks.data import load_data, validate_data, window_data
@@ -59,7 +60,7 @@ def _folds_for(loaded: dict, config: PipelineConfig, cache: dict, longest: int,
 
 def _start(trial, loaded: dict, config: PipelineConfig, parent: str, cache: dict, longest: int) -> dict:
     """A trial's config, folds and nested run; a config or length that cannot run fails the trial only."""
-    run = {"trial": trial, "number": trial.number, "params": dict(trial.params), "fold_values": [],
+    run = {"trial": trial, "number": trial.number, "params": dict(trial.params), "fold_values": [], "fold_episodes": [],
            "state": "RUNNING", "error": None, "started": time.perf_counter()}
     try:
         run["config"] = with_params(config, trial.params)
@@ -78,11 +79,13 @@ def _step(runs: list[dict], k: int) -> None:
         if r["number"] not in futures:
             continue
         try:
-            value = futures[r["number"]].result()["val_pr_auc"]
+            done = futures[r["number"]].result()
+            value = done["val_pr_auc"]
         except Exception as exc:  # a crash in one trial (out of memory, a bad combination) fails that trial only
             r.update(state="FAIL", error=f"fold {k}: {type(exc).__name__}: {exc}")
             continue
         r["fold_values"].append(None if math.isnan(value) else value)
+        r["fold_episodes"].append(done.get("episode") or {})
         if not math.isnan(value):
             r["trial"].report(value, step=k)
             if r["trial"].should_prune():
@@ -101,7 +104,8 @@ def _finish(study, r: dict, trials: int) -> dict:
     study.tell(r["trial"], value if r["state"] == "COMPLETE" else None, state=TrialState[r["state"]])
     outcome = {"number": r["number"], "state": r["state"], "params": r["params"], "value": value,
                "fold_values": r["fold_values"], "seconds": time.perf_counter() - r["started"], "error": r["error"],
-               "run_id": r["run_id"]}
+               "run_id": r["run_id"],
+               "episode": aggregate_episodes(r["fold_episodes"]) if r["fold_episodes"] and all(r["fold_episodes"]) else {}}
     log_trial(r["run_id"], r["number"], outcome)
     progress.report("trial", trials=trials, **{k: outcome[k] for k in ("number", "state", "value", "params")})
     return outcome

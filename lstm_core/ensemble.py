@@ -13,7 +13,15 @@ import numpy as np
 
 from lstm_core.config import ModelConfig, ResampleConfig, TrainConfig
 from lstm_core.resample import bagging_draws
-from lstm_core.train import Checkpointer, EpochCallback, TrainResult, build_model, fit_lstm, predict_proba
+from lstm_core.train import (
+    Checkpointer,
+    EpochCallback,
+    LSTMWindowModel,
+    TrainResult,
+    build_model,
+    fit_lstm,
+    predict_proba,
+)
 from lstm_core.windows import WindowSet
 
 
@@ -58,3 +66,35 @@ class BalancedBaggingLSTM:
             raise RuntimeError("fit the ensemble before predict_proba")
         probs = [predict_proba(build_model(r, self.model_cfg), windows, self.train_cfg.device) for r in self.results]
         return np.mean(probs, axis=0)  # (K, n) -> (n,)
+
+
+FoldModel = LSTMWindowModel | BalancedBaggingLSTM  # what fit_model returns: one protocol, one or K networks
+
+
+def model_from(results: list[TrainResult], model_cfg: ModelConfig, train_cfg: TrainConfig,
+               resample_cfg: ResampleConfig) -> FoldModel:
+    """The fitted model behind the window-model protocol: one result is the single LSTM, more are the members
+    of a balanced-bagging ensemble."""
+    if len(results) > 1 or resample_cfg.strategy == "balanced_bagging":
+        ensemble = BalancedBaggingLSTM(model_cfg, train_cfg, resample_cfg)
+        ensemble.results = list(results)
+        return ensemble
+    model = LSTMWindowModel(model_cfg, train_cfg)
+    model.result = results[0]
+    return model
+
+
+def fit_model(train: WindowSet, val: WindowSet | None, model_cfg: ModelConfig, train_cfg: TrainConfig,
+              resample_cfg: ResampleConfig, pos_weight: float | None = None, *, epochs: int | None = None,
+              on_epoch: EpochCallback | None = None, checkpoint_for: Callable[[int], Checkpointer] | None = None,
+              steps: int | None = None, schedule_steps: int | None = None) -> FoldModel:
+    """Train what ``resample_cfg`` asks for on windows it already resampled: the balanced-bagging members, or
+    one LSTM with ``pos_weight``. ``checkpoint_for(i)`` gives member i (from 1; the single LSTM is member 1) its
+    checkpoint. The result's ``results`` lists every network's ``TrainResult``."""
+    budget = {"epochs": epochs, "on_epoch": on_epoch, "steps": steps, "schedule_steps": schedule_steps}
+    if resample_cfg.strategy == "balanced_bagging":
+        results = fit_members(train, val, model_cfg, train_cfg, resample_cfg, checkpoint_for=checkpoint_for, **budget)
+    else:
+        checkpoint = None if checkpoint_for is None else checkpoint_for(1)
+        results = [fit_lstm(train, val, model_cfg, train_cfg, pos_weight, checkpoint=checkpoint, **budget)]
+    return model_from(results, model_cfg, train_cfg, resample_cfg)

@@ -15,12 +15,12 @@ from torch import nn
 
 from lstm_core.config import DataConfig, ModelConfig, PipelineConfig, SplitConfig
 from lstm_core.data import DataError, DataSpec, Series, to_series
-from lstm_core.ensemble import fit_members
+from lstm_core.ensemble import fit_model
 from lstm_core.metrics import choose_threshold, score_metrics
 from lstm_core.model import LSTMClassifier
 from lstm_core.resample import resample
 from lstm_core.splits import _reach_time, fit_scaler, scale_rows
-from lstm_core.train import EpochCallback, fit_lstm, predict_proba
+from lstm_core.train import EpochCallback, predict_proba
 from lstm_core.windows import WindowIndex, WindowSet, window_ends, window_set
 
 
@@ -198,14 +198,11 @@ def fit_final(series: Series, index: WindowIndex, cfg: PipelineConfig, epochs: i
     mean, scale = fit_scaler(series.features, index.ends[train_pos], length)
     rows = scale_rows(series.features, mean, scale)
     res = resample(window_set(rows, index, length, train_pos), cfg.resample, cfg.train.seed)
-    budget = {"epochs": epochs, "steps": steps, "schedule_steps": schedule_steps, "on_epoch": on_epoch}
-    if res.info["strategy"] == "balanced_bagging":
-        results = fit_members(res.windows, None, cfg.model, cfg.train, cfg.resample, **budget)
-        net: nn.Module | list[nn.Module] = [rebuild_network(r.state_dict, r.n_features, cfg.model) for r in results]
-        result = results[0]
-    else:
-        result = fit_lstm(res.windows, None, cfg.model, cfg.train, res.pos_weight, **budget)
-        net = rebuild_network(result.state_dict, result.n_features, cfg.model)
+    results = fit_model(res.windows, None, cfg.model, cfg.train, cfg.resample, res.pos_weight, epochs=epochs,
+                        steps=steps, schedule_steps=schedule_steps, on_epoch=on_epoch).results
+    nets = [rebuild_network(r.state_dict, r.n_features, cfg.model) for r in results]
+    net: nn.Module | list[nn.Module] = nets if cfg.resample.strategy == "balanced_bagging" else nets[0]
+    result = results[0]
     evaluation: dict = {}
     if len(held):
         held_ws = window_set(rows, index, length, held)

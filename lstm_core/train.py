@@ -357,6 +357,11 @@ class LSTMWindowModel:
         self.result = fit_lstm(train, val, self.model_cfg, self.train_cfg, self.pos_weight, on_epoch=self.on_epoch)
         return self
 
+    @property
+    def results(self) -> list[TrainResult]:
+        """The one network's result, listed like a balanced-bagging ensemble's members."""
+        return [] if self.result is None else [self.result]
+
     def predict_proba(self, windows: WindowSet) -> np.ndarray:
         if self.result is None:
             raise RuntimeError("fit the model before predict_proba")

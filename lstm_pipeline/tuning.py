@@ -150,14 +150,22 @@ def params_text(params: dict[str, Any]) -> str:
 
 
 def trials_table(result: dict[str, Any]) -> list[dict[str, str]]:
-    """One row per trial, best first among the finished ones, for the CLI and the Prefect artifact."""
+    """One row per trial, best first among the finished ones, for the CLI and the Prefect artifact. The episode
+    columns sum the inner folds' validation windows at each fold's chosen threshold (``fit_trial_fold``)."""
     rows = []
     order = sorted(result["trials"], key=lambda t: (t["state"] != "COMPLETE", -(t["value"] or 0), t["number"]))
     for t in order:
         folds = " ".join("—" if v is None else f"{v:.3f}" for v in t["fold_values"])
+        episode = t.get("episode") or {}
+        caught = (f"{episode['episodes_caught_total']:.0f} / {episode['episodes_total']:.0f}"
+                  if episode.get("episodes_total") else "—")
+        f1 = episode.get("episode_f1_mean", float("nan"))
         rows.append({"trial": str(t["number"]) + (" (as configured)" if t["number"] == 0 else ""),
                      "state": t["state"].lower(), "val PR-AUC": "—" if t["value"] is None else f"{t['value']:.4f}",
-                     "per fold": folds, "params": params_text(t["params"]), "s": f"{t['seconds']:.0f}"})
+                     "per fold": folds, "episodes caught": caught,
+                     "false alarms": f"{episode['false_alarms_total']:.0f}" if "false_alarms_total" in episode else "—",
+                     "episode F1": f"{f1:.3f}" if f1 == f1 else "—",
+                     "params": params_text(t["params"]), "s": f"{t['seconds']:.0f}"})
     return rows
 
 

@@ -12,12 +12,13 @@ from prefect.artifacts import create_table_artifact
 from sklearn.metrics import average_precision_score
 
 from lstm_core.config import PipelineConfig
-from lstm_core.ensemble import BalancedBaggingLSTM, fit_members
+from lstm_core.ensemble import FoldModel, fit_model
+from lstm_core.episodes import RowLabels
+from lstm_core.evaluate import evaluate_fold
 from lstm_core.resample import resample
 from lstm_core.splits import fold_summary, tuning_folds, tuning_scope
-from lstm_core.train import fit_lstm
 from lstm_core.windows import WindowSet
-from lstm_pipeline import artifacts, settings, tracking
+from lstm_pipeline import artifacts, report, settings, tracking
 from lstm_pipeline.execution import releases_memory
 from lstm_pipeline.tuning import (
     history_plot,
@@ -41,17 +42,16 @@ def start_tuning(config: PipelineConfig, loaded: dict, trials: int) -> str:
                               {"pipeline": "tuning", "data.hash": fp["hash"]})
 
 
-def validation_pr_auc(train: WindowSet, val: WindowSet, config: PipelineConfig) -> tuple[float, int]:
-    """Resample the training windows, train, and score the validation windows (PR-AUC, best epoch)."""
+def trial_fit(train: WindowSet, val: WindowSet, config: PipelineConfig) -> tuple[float, int, FoldModel]:
+    """Resample the training windows, train, and score the validation windows: (PR-AUC, best evaluation, model)."""
     res = resample(train, config.resample, config.train.seed)
+    model = fit_model(res.windows, val, config.model, config.train, config.resample, res.pos_weight)
     if config.resample.strategy == "balanced_bagging":
-        ensemble = BalancedBaggingLSTM(config.model, config.train, config.resample)
-        ensemble.results = fit_members(res.windows, val, config.model, config.train, config.resample)
-        value = (float(average_precision_score(val.y, ensemble.predict_proba(val))) if 0 < val.y.sum() < len(val)
+        value = (float(average_precision_score(val.y, model.predict_proba(val))) if 0 < val.y.sum() < len(val)
                  else float("nan"))
-        return value, int(np.median([r.best_epoch for r in ensemble.results]))
-    result = fit_lstm(res.windows, val, config.model, config.train, res.pos_weight)
-    return float(result.best_val_pr_auc), result.best_epoch
+    else:
+        value = float(model.result.best_val_pr_auc)
+    return value, int(np.median([r.best_epoch for r in model.results])), model
 
 
 @task(name="split-inner", **COMPUTE_RETRY, **cached("data", "split", "tune"))
@@ -76,11 +76,20 @@ def fit_trial_fold(fold_uri: str, k: int, trial: int, config: PipelineConfig) ->
     """Train one trial's network on inner fold k's training part; the objective's value is its validation
     PR-AUC. Inner folds lie before the first outer test block, and their own test part is not read either."""
     set_torch_threads(config)  # as the training stage does: the same sums, so the same values, on any executor
-    sets, _ = artifacts.get_windowsets(fold_uri)
+    sets, rows = artifacts.get_windowsets(fold_uri)
     started = time.perf_counter()
-    value, best_epoch = validation_pr_auc(sets["train"], sets["val"], config)
-    get_run_logger().info("trial %d, fold %d: validation PR-AUC %.4f (best epoch %d)", trial, k, value, best_epoch)
-    return {"val_pr_auc": value, "best_epoch": best_epoch, "seconds": time.perf_counter() - started}
+    value, best_epoch, model = trial_fit(sets["train"], sets["val"], config)
+    # How the trial warns, at the threshold evaluate.threshold_metric picks on these validation windows: the
+    # episode metrics an operator reads, beside the objective (they do not steer the search).
+    episode = {}
+    if 0 < sets["val"].y.sum() < len(sets["val"]):
+        episode = evaluate_fold(model, sets["train"], sets["val"], sets["val"], config.evaluate.threshold_metric,
+                                fit=False, labels=RowLabels.from_arrays(rows),
+                                zone_rows=config.evaluate.episode_zone_rows).episode
+    get_run_logger().info("trial %d, fold %d: validation PR-AUC %.4f (best epoch %d)%s", trial, k, value, best_epoch,
+                          report.episode_sentence(episode))
+    return {"val_pr_auc": value, "best_epoch": best_epoch, "episode": episode,
+            "seconds": time.perf_counter() - started}
 
 
 @task(name="start-trial", task_run_name="start-trial-{number}", **IO_RETRY)
@@ -101,6 +110,8 @@ def log_trial(run_id: str, number: int, outcome: dict) -> None:
             tracking.log_metrics(run_id, {"val_pr_auc": value}, step=k)
     if outcome["value"] is not None:
         tracking.log_metrics(run_id, {"val_pr_auc_mean": outcome["value"], "seconds": outcome["seconds"]})
+    tracking.log_metrics(run_id, {f"val_episode/{key}": float(v) for key, v in (outcome.get("episode") or {}).items()
+                                  if np.isfinite(v)})
     tracking.set_tags(run_id, {"trial.state": outcome["state"], **({"trial.error": outcome["error"][:500]}
                                                                     if outcome.get("error") else {})})
     tracking.finish_run(run_id, "FAILED" if outcome["state"] == "FAIL" else "FINISHED")
@@ -131,7 +142,7 @@ def finish_tuning(run_id: str, config: PipelineConfig, trials: list[dict], out: 
             update={"tuned_on": scope["tuned_on"], "tuned_before": scope["before"]})})
     path = write_yaml(best_config, Path(out) if out else default_out(config))
     result = {"mlflow": {"run_id": run_id, "tracking_uri": settings.tracking_uri()}, "trials": trials,
-              "best": {k: best[k] for k in ("number", "value", "params", "fold_values")},
+              "best": {k: best.get(k) for k in ("number", "value", "params", "fold_values", "episode")},
               "default": {"value": default_value, "params": default["params"] if default else {}},
               "improvement": None if default_value is None else best["value"] - default_value,
               "best_yaml": str(path), "window_length": config.window.length,

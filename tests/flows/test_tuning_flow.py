@@ -54,13 +54,13 @@ def tuned(tmp_path_factory, prefect_harness):
     mp = pytest.MonkeyPatch()
     mp.setenv("LSTM_PIPELINE_HOME", str(root / "home"))
     mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-    seen, original = [], stage.validation_pr_auc
+    seen, original = [], stage.trial_fit
 
     def recording(train, val, config):
         seen.append((train.length, train.ends.copy(), val.ends.copy()))
         return original(train, val, config)
 
-    mp.setattr(stage, "validation_pr_auc", recording)
+    mp.setattr(stage, "trial_fit", recording)
     result = tuning_flow(tiny_config(data), trials=TRIALS, out=str(root / "best.yaml"))
     yield {"result": result, "seen": seen, "data": data, "root": root,
            "before": load_config(root / "best.yaml").tune.tuned_before,
@@ -86,6 +86,11 @@ def test_trial_zero_is_the_config_as_given_and_every_trial_is_a_nested_run(tuned
         assert child.data.tags["trial.state"] == trial["state"]
         if trial["state"] == "COMPLETE":
             assert child.data.metrics["val_pr_auc_mean"] == pytest.approx(np.mean(trial["fold_values"]))
+            # episodes on the inner folds' validation windows, summed over folds, beside the objective
+            episode = trial["episode"]
+            assert episode["episodes_total"] >= 1 and 0 <= episode["episodes_caught_total"] <= episode["episodes_total"]
+            assert child.data.metrics["val_episode/episodes_total"] == episode["episodes_total"]
+            assert child.data.metrics["val_episode/episode_recall_mean"] == pytest.approx(episode["episode_recall_mean"])
         history = client.get_metric_history(child.info.run_id, "val_pr_auc")
         assert [m.step for m in history] == list(range(1, len(trial["fold_values"]) + 1))
     done = [t for t in trials if t["state"] == "COMPLETE"]
