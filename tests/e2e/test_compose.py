@@ -402,3 +402,67 @@ def test_the_worker_confines_deployments_to_its_data_volume():
 def test_the_build_context_leaves_env_files_out():
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
     assert ".env" in ignored and ".env.*" in ignored and ".venv" in ignored
+
+
+def _as_postgres(argv: list[str]) -> list[str]:
+    """initdb and pg_ctl refuse root: run them as the postgres account when this process is root."""
+    if os.geteuid() != 0:
+        return argv
+    return ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(f"'{a}'" for a in argv)]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not all(shutil.which(t) for t in ("initdb", "pg_ctl", "psql")), reason="no PostgreSQL server")
+def test_the_postgres_init_script_gives_each_service_only_its_own_database():
+    """infra/postgres/init.sh on a fresh cluster, twice (it must be re-runnable), then each role's reach."""
+    import tempfile
+
+    if os.geteuid() == 0:
+        try:
+            import pwd
+
+            pg = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root without a postgres account for initdb")
+    workdir = Path(tempfile.mkdtemp(prefix="pg-roles-"))
+    if os.geteuid() == 0:
+        os.chown(workdir, pg.pw_uid, pg.pw_gid)
+    data, port = workdir / "data", "55439"
+    env = {"PATH": os.environ["PATH"], "PGHOST": str(workdir), "PGPORT": port, "POSTGRES_USER": "pipeline",
+           "MLFLOW_DB_USER": "mlflow", "MLFLOW_DB_PASSWORD": "mlflow-0123456789abcdef",
+           "PREFECT_DB_USER": "prefect", "PREFECT_DB_PASSWORD": "prefect-0123456789abcdef"}
+    run = functools.partial(subprocess.run, capture_output=True, text=True, env=env)
+    assert run(_as_postgres(["initdb", "-D", str(data), "-U", "pipeline", "--auth-local=trust",
+                             "--auth-host=scram-sha-256"])).returncode == 0
+    started = run(_as_postgres(["pg_ctl", "-D", str(data), "-w", "-l", str(workdir / "log"), "-o",
+                                f"-k {workdir} -p {port} -c listen_addresses=127.0.0.1", "start"]))
+    assert started.returncode == 0, started.stderr
+    try:
+        for _ in range(2):
+            done = run(["sh", str(ROOT / "infra" / "postgres" / "init.sh")])
+            assert done.returncode == 0, done.stderr
+
+        def psql(user: str, db: str, sql: str) -> subprocess.CompletedProcess:
+            password = env[f"{user.upper()}_DB_PASSWORD"]
+            return run(["psql", "-h", "127.0.0.1", "-U", user, "-d", db, "-Atc", sql],
+                       env={**env, "PGPASSWORD": password})
+
+        for user, db in [("mlflow", "mlflow"), ("mlflow", "mlflow_auth"), ("prefect", "prefect")]:
+            done = psql(user, db, "CREATE TABLE t (x int); DROP TABLE t; SELECT current_user")
+            assert (done.returncode, done.stdout.split()[-1]) == (0, user), done.stderr
+        for user, db in [("mlflow", "prefect"), ("prefect", "mlflow"), ("prefect", "mlflow_auth"),
+                         ("mlflow", "postgres"), ("prefect", "postgres")]:
+            done = psql(user, db, "SELECT 1")
+            assert done.returncode != 0 and "does not have CONNECT privilege" in done.stderr, (user, db)
+        done = psql("mlflow", "mlflow", "CREATE DATABASE extra")
+        assert "permission denied to create database" in done.stderr
+        owners = run(["psql", "-U", "pipeline", "-d", "postgres", "-Atc",
+                      "SELECT datname || '=' || pg_get_userbyid(datdba) FROM pg_database "
+                      "WHERE datname IN ('mlflow', 'mlflow_auth', 'prefect') ORDER BY 1"]).stdout.split()
+        assert owners == ["mlflow=mlflow", "mlflow_auth=mlflow", "prefect=prefect"]
+        trgm = run(["psql", "-U", "pipeline", "-d", "prefect", "-Atc",
+                    "SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'"]).stdout.strip()
+        assert trgm == "1"
+    finally:
+        run(_as_postgres(["pg_ctl", "-D", str(data), "-m", "immediate", "stop"]))
+        shutil.rmtree(workdir, ignore_errors=True)
