@@ -5,5 +5,6 @@ RUN pip install --no-cache-dir -c /opt/constraints.txt "mlflow[auth]" psycopg2-b
 COPY infra/mlflow-start.sh /opt/mlflow-start.sh
 # runs as 'mlflow'; it writes only its auth config under /tmp (the stores are Postgres and MinIO)
 RUN useradd --system --uid 10002 --user-group --create-home --home-dir /home/mlflow --shell /usr/sbin/nologin mlflow
+WORKDIR /home/mlflow
 USER mlflow
 EXPOSE 5000

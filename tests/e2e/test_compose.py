@@ -438,6 +438,11 @@ def test_the_postgres_init_script_gives_each_service_only_its_own_database():
                                 f"-k {workdir} -p {port} -c listen_addresses=127.0.0.1", "start"]))
     assert started.returncode == 0, started.stderr
     try:
+        # mlflow as a volume made before the roles held it: the superuser owns the database and its objects
+        for db, sql in [("postgres", "CREATE DATABASE mlflow"),
+                        ("mlflow", "CREATE TYPE status AS ENUM ('RUNNING'); CREATE SEQUENCE free_seq; "
+                                   "CREATE TABLE runs (id serial PRIMARY KEY, s status); CREATE VIEW v AS SELECT 1")]:
+            assert run(["psql", "-U", "pipeline", "-d", db, "-c", sql]).returncode == 0
         for _ in range(2):
             done = run(["sh", str(ROOT / "infra" / "postgres" / "init.sh")])
             assert done.returncode == 0, done.stderr
@@ -454,6 +459,10 @@ def test_the_postgres_init_script_gives_each_service_only_its_own_database():
                          ("mlflow", "postgres"), ("prefect", "postgres")]:
             done = psql(user, db, "SELECT 1")
             assert done.returncode != 0 and "does not have CONNECT privilege" in done.stderr, (user, db)
+        # the old objects now belong to mlflow's role, so its migrations can change them
+        done = psql("mlflow", "mlflow", "ALTER TABLE runs ADD COLUMN x int; ALTER TYPE status ADD VALUE 'DONE'; "
+                                        "DROP VIEW v; SELECT nextval('runs_id_seq') + nextval('free_seq')")
+        assert (done.returncode, done.stdout.split()[-1:]) == (0, ["2"]), done.stderr
         done = psql("mlflow", "mlflow", "CREATE DATABASE extra")
         assert "permission denied to create database" in done.stderr
         owners = run(["psql", "-U", "pipeline", "-d", "postgres", "-Atc",
