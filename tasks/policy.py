@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import inspect
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prefect.cache_policies import CachePolicy, TaskSource
 from prefect.tasks import exponential_backoff
 
 from lstm_core.data import DataError
@@ -57,20 +58,24 @@ COMPUTE_RETRY = {"retries": 1, "retry_delay_seconds": 1, "retry_condition_fn": r
 TRAIN_RETRY = {"retries": 3, "retry_delay_seconds": 0, "retry_condition_fn": retry_oom_or_transient}
 
 
+# The packages a stage's result can depend on besides its inputs: the pure core, the infrastructure that stores
+# and reads its files, and the tasks themselves (one task calls another's helpers). Read from the installed
+# files, so the digest is the same on a remote Dask worker, where a function's source may not be found.
+CODE_PACKAGES = ("lstm_core", "lstm_pipeline", "tasks")
+
+
 @functools.lru_cache(maxsize=1)
 def _library_digest() -> str:
-    """The source of everything a stage's result depends on besides its own function: lstm_core and the
-    workspace serialisers (artifacts, workspace, safe_files). A change in any of them invalidates every cached stage."""
-    import lstm_core
-    import lstm_pipeline.artifacts
-    import lstm_pipeline.safe_files
+    """sha256 over the source of every module in ``CODE_PACKAGES``: any change in them invalidates every cached
+    stage (a stale result is worse than a recomputed one)."""
+    import importlib
 
     h = hashlib.sha256()
-    files = sorted(Path(lstm_core.__file__).parent.rglob("*.py")) + [Path(lstm_pipeline.artifacts.__file__),
-                                                                      Path(workspace.__file__),
-                                                                      Path(lstm_pipeline.safe_files.__file__)]
-    for path in files:
-        h.update(path.read_bytes())
+    for package in CODE_PACKAGES:
+        root = Path(importlib.import_module(package).__file__).parent
+        for path in sorted(root.rglob("*.py")):
+            h.update(str(path.relative_to(root.parent)).encode())
+            h.update(path.read_bytes())
     return h.hexdigest()
 
 
@@ -149,40 +154,46 @@ def _intact(store, key: str) -> bool:
     return all(workspace.intact(u) for u in _file_uris(value))
 
 
-def stage_key(*sections: str, data_file: bool = False):
-    """A ``cache_key_fn`` for a stage that reads the config sections ``sections``.
+@dataclass
+class StageCache(CachePolicy):
+    """Prefect's cache policy for a stage that reads the config sections ``sections``.
 
-    The key is sha256 of: the task's source and the library's, the pipeline home, the JSON of those config
-    sections, and every other input (URIs of content-hashed workspace files, fingerprints, fold numbers). With
-    ``data_file`` the user's file's path, size and modification time go in too (the load stage has no
-    fingerprint yet). When the result stored under a key points at a workspace file that is gone or damaged, or
-    the record itself is not intact, the key moves on (``key-1``, ``key-2``...) so the stage runs again instead
-    of handing on a dangling URI or a corrupt file.
+    The key is sha256 of: the task's source (Prefect's ``TaskSource``, which travels with the task to a Dask
+    worker), the source of every package a stage runs (``_library_digest``), the pipeline home, the JSON of
+    those config sections, and every other input (URIs of content-hashed workspace files, fingerprints, fold
+    numbers). With ``data_file`` the user's file's path, size and modification time go in too (the load stage
+    has no fingerprint yet). When the result stored under a key points at a workspace file that is gone or
+    damaged, or the record itself is not intact, the key moves on (``key-1``, ``key-2``...) so the stage runs
+    again instead of handing on a dangling URI or a corrupt file.
     """
 
-    def key(ctx, inputs: dict[str, Any]) -> str | None:
+    sections: tuple[str, ...] = ()
+    data_file: bool = False
+
+    def compute_key(self, task_ctx, inputs: dict[str, Any], flow_parameters: dict[str, Any],
+                    **kwargs: Any) -> str | None:
+        if task_ctx is None:
+            return None
         config = inputs["config"]
         tree = config.model_dump(mode="json")
         parts: dict[str, Any] = {
-            "code": inspect.getsource(ctx.task.fn), "library": _library_digest(), "home": str(settings.home()),
-            "config": {s: tree[s] for s in sections},
+            "code": TaskSource().compute_key(task_ctx, inputs, flow_parameters), "library": _library_digest(),
+            "home": str(settings.home()), "config": {s: tree[s] for s in self.sections},
             "inputs": {k: v for k, v in inputs.items() if k != "config"},
         }
-        if data_file:
+        if self.data_file:
             stat = os.stat(config.data.path)
             parts["file"] = [str(Path(config.data.path).resolve()), stat.st_size, stat.st_mtime_ns]
         base = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
         for attempt in range(16):
             candidate = base if attempt == 0 else f"{base}-{attempt}"
-            if _intact(ctx.result_store, candidate):
+            if _intact(task_ctx.result_store, candidate):
                 return candidate
         return None  # no caching rather than a stale result
 
-    return key
-
 
 def cached(*sections: str, data_file: bool = False) -> dict[str, Any]:
-    """Task options that cache a stage on its inputs, its config sections and its code, persisted under home as
-    JSON (never a pickle: the results are URIs and small dicts)."""
-    return {"cache_key_fn": stage_key(*sections, data_file=data_file), "persist_result": True,
+    """Task options that cache a stage on its inputs, its config sections and its code (``StageCache``),
+    persisted under home as JSON (never a pickle: the results are URIs and small dicts)."""
+    return {"cache_policy": StageCache(sections=sections, data_file=data_file), "persist_result": True,
             "result_serializer": "json"}

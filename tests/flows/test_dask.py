@@ -63,3 +63,64 @@ def test_dask_run_matches_local_run_and_trains_folds_in_parallel(tmp_path, monke
     spans = _train_intervals(state.state_details.flow_run_id)
     (s1, e1), (s2, e2) = spans["train-fold-1"], spans["train-fold-2"]
     assert s1 < e2 and s2 < e1, f"fold 1 trained {s1}..{e1}, fold 2 {s2}..{e2}: no overlap"
+
+
+def test_a_run_on_separate_dask_worker_processes_caches_its_stages_and_reruns_from_the_cache(tmp_path, monkeypatch):
+    """Workers started as their own processes (`dask scheduler`, `dask worker`), as on a cluster: every stage's
+    cache key is computed there, so a second run of the same config reads each stage instead of redoing it."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    pytest.importorskip("distributed")
+    from flows.training import training_pipeline
+    from tests.conftest import make_telemetry
+    from tests.flows.conftest import settled_task_runs
+
+    data = tmp_path / "telemetry.csv"
+    make_telemetry().to_csv(data, index=False)
+    home = tmp_path / "home"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("LSTM_PIPELINE_HOME", str(home))
+    env = {**os.environ, "LSTM_PIPELINE_HOME": str(home)}
+    dask = str(Path(sys.executable).with_name("dask"))
+    address_file = tmp_path / "scheduler.json"
+    logs = [open(tmp_path / f"{name}.log", "w") for name in ("scheduler", "worker")]  # noqa: SIM115
+    scheduler = subprocess.Popen([dask, "scheduler", "--port", "0", "--no-dashboard", "--scheduler-file",
+                                  str(address_file)], env=env, cwd=tmp_path, stdout=logs[0], stderr=subprocess.STDOUT)
+    worker = None
+    try:
+        deadline = time.monotonic() + 60
+        while not address_file.exists():
+            assert time.monotonic() < deadline and scheduler.poll() is None, "the scheduler did not start"
+            time.sleep(0.2)
+        address = json.loads(address_file.read_text())["address"]
+        worker = subprocess.Popen([dask, "worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
+                                  env=env, cwd=tmp_path, stdout=logs[1], stderr=subprocess.STDOUT)
+        from distributed import Client
+
+        with Client(address) as client:
+            client.wait_for_workers(2, timeout=120)
+        cfg = _config(data, "dask").model_copy(deep=True)
+        cfg.execution.dask_address = address
+        first = training_pipeline.with_options(task_runner=task_runner(cfg))(cfg, return_state=True)
+        second = training_pipeline.with_options(task_runner=task_runner(cfg))(cfg, return_state=True)
+    finally:
+        for proc in (worker, scheduler):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=30)
+        for log in logs:
+            log.close()
+
+    worker_log = (tmp_path / "worker.log").read_text()
+    assert "computing cache key" not in worker_log and "could not get source code" not in worker_log
+    runs = {r.name: r.state.name for r in settled_task_runs(second.state_details.flow_run_id)}
+    stages = [name for name in runs if name.startswith(("prepare-fold-", "train-fold-", "evaluate-fold-"))]
+    assert len(stages) == 6 and all(runs[name] == "Cached" for name in stages), runs
+    first_runs = {r.name: r.state.name for r in settled_task_runs(first.state_details.flow_run_id)}
+    assert all(first_runs[name] == "Completed" for name in stages), first_runs
+    assert json.dumps(second.result()["aggregate"], sort_keys=True) == json.dumps(first.result()["aggregate"],
+                                                                                   sort_keys=True)
