@@ -18,8 +18,24 @@ from lstm_core.data import DataError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Can an LSTM warn you of a rare event in your time series? Find out honestly, then ship it.")
-# Piped into a file or CI log, rich would wrap at 80 columns and cut the metric tables; give them room.
+# Progress, logs and errors go to stderr; the answer (results tables, verdict, model URI) to stdout, so
+# `lstm-pipeline train ... > answer.txt` holds it. Piped into a file or CI log, rich would wrap at 80 columns
+# and cut the metric tables; give them room.
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
+answer = Console(width=None if sys.stdout.isatty() else 140)
+
+JsonOpt = typer.Option(False, "--json", help="Print the result as JSON on stdout (the tables go to stderr).")
+
+
+def _say(result: dict, as_json: bool, show) -> None:
+    """The command's answer: ``show(console)`` prints it on stdout, or with ``--json`` the result is printed
+    there as JSON and the human tables go to stderr."""
+    if as_json:
+        show(console)
+        sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
+        sys.stdout.flush()
+    else:
+        show(answer)
 
 # Flag → config field. The same names in every sub-command.
 FLAG_FIELDS = {
@@ -71,15 +87,22 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _run_training(cfg: PipelineConfig, summary_json: Optional[Path], run_name: Optional[str] = None) -> dict:
-    """Run the training flow with progress bars; bad input ends in a one-line error, not a traceback."""
+def _run_training(cfg: PipelineConfig, run_name: Optional[str] = None) -> dict:
+    """Run the training flow with progress bars on stderr; bad input ends in a one-line error, not a traceback."""
     from lstm_pipeline import runner
 
     if cfg.data.path is None:
         _fail("no data: pass --data FILE or set data.path in --config")
-    summary = _reported(lambda: runner.run_training(cfg, console, run_name))
-    _write_json(summary_json, summary, "summary")
-    return summary
+    return _reported(lambda: runner.run_training(cfg, console, run_name))
+
+
+def _training_answer(summary: dict, cfg: PipelineConfig):
+    from lstm_pipeline import runner
+
+    def show(out: Console) -> None:
+        runner.print_window(cfg, summary["config"]["window"]["length"], out)
+        runner.print_summary(summary, out)
+    return show
 
 
 def _write_json(path: Optional[Path], result: dict, what: str) -> None:
@@ -113,11 +136,14 @@ def train(
     sep: Optional[str] = SepOpt, max_file_mb: Optional[float] = MaxMbOpt, missing: Optional[str] = MissingOpt,
     min_positives: Optional[int] = MinPosOpt,
     executor: Optional[str] = ExecutorOpt, dask_address: Optional[str] = DaskAddressOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     """Walk-forward evaluation of an LSTM against baselines on your data, then register the final model."""
     flags = {k: v for k, v in locals().items() if k in FLAG_FIELDS}
     cfg = build_config(config, **flags)
-    _run_training(cfg, summary_json, run_name)
+    summary = _run_training(cfg, run_name)
+    _write_json(summary_json, summary, "summary")
+    _say(summary, as_json, _training_answer(summary, cfg))
 
 
 @app.command("compare-resampling")
@@ -142,6 +168,7 @@ def compare_resampling(
     sep: Optional[str] = SepOpt, max_file_mb: Optional[float] = MaxMbOpt, missing: Optional[str] = MissingOpt,
     min_positives: Optional[int] = MinPosOpt,
     executor: Optional[str] = ExecutorOpt, dask_address: Optional[str] = DaskAddressOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     """Run the same walk-forward folds once per imbalance strategy and compare them with the best baseline."""
     from lstm_pipeline import runner
@@ -155,6 +182,11 @@ def compare_resampling(
         _fail("no data: pass --data FILE or set data.path in --config")
     result = _reported(lambda: runner.run_comparison(cfg, chosen, console, run_name))
     _write_json(summary_json, result, "comparison")
+
+    def show(out: Console) -> None:
+        runner.print_window(cfg, result["window_length"], out)
+        runner.print_comparison(result, out)
+    _say(result, as_json, show)
 
 
 @app.command()
@@ -184,6 +216,7 @@ def tune(
     sep: Optional[str] = SepOpt, max_file_mb: Optional[float] = MaxMbOpt, missing: Optional[str] = MissingOpt,
     min_positives: Optional[int] = MinPosOpt,
     executor: Optional[str] = ExecutorOpt, dask_address: Optional[str] = DaskAddressOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     """Search network settings by mean validation PR-AUC over the walk-forward folds (never a test part);
     write the best config as YAML for train --config."""
@@ -196,6 +229,7 @@ def tune(
         _fail("--trials: give at least 1")
     result = _reported(lambda: tuning.run(cfg, trials, str(out) if out else None, console))
     _write_json(summary_json, result, "tuning summary")
+    _say(result, as_json, lambda stream: tuning.print_result(result, stream))
 
 
 @app.command()
@@ -237,8 +271,8 @@ def validate(
     for check in report.checks:
         table.add_row(check.name or check.expectation, check.column or "", check.severity, style[check.result],
                       check.observed)
-    Console().print(table)
-    console.print(report.summary(), highlight=False, soft_wrap=True)
+    answer.print(table)
+    answer.print(report.summary(), highlight=False, soft_wrap=True)
     if report.docs:
         console.print(f"Data Docs: {report.docs}", highlight=False, soft_wrap=True)
     if not report.success:
@@ -272,6 +306,7 @@ def score(
     alias: Optional[str] = typer.Option(None, "--alias", help="Registry alias with --model-name (default champion)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output file (.parquet or .csv); default under the home."),
     experiment: Optional[str] = typer.Option(None, "--experiment", help="MLflow experiment (default NAME-scoring)."),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Score every complete window of a file with a registered model, under the contract it was trained with."""
     from lstm_core.config import ScoreConfig
@@ -283,9 +318,12 @@ def score(
               "out": str(out) if out else None, "experiment": experiment}
     params = ScoreConfig(**{k: v for k, v in fields.items() if v is not None})
     result = _reported(lambda: runner.run_scoring(params))
-    console.print(f"{result['windows']} windows scored with {result['model']['uri']}, "
+
+    def show(out: Console) -> None:
+        out.print(f"{result['windows']} windows scored with {result['model']['uri']}, "
                   f"{result['positive_predictions']} flagged; written to {result['predictions']}", soft_wrap=True)
-    console.print(f"MLflow run {result['mlflow']['run_id']} ({result['mlflow']['tracking_uri']})", soft_wrap=True)
+        out.print(f"MLflow run {result['mlflow']['run_id']} ({result['mlflow']['tracking_uri']})", soft_wrap=True)
+    _say(result, as_json, show)
 
 
 def _reported(call):
@@ -345,6 +383,7 @@ def demo(
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs per fold (default: train.epochs; the "
                                          "step floor train.min_steps still applies)."),
     summary_json: Optional[Path] = typer.Option(None, "--summary-json"),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Run the whole pipeline on bundled real data; for C-MAPSS, compare with the published LSTM too."""
     from lstm_pipeline import demo as demo_mod
@@ -353,10 +392,17 @@ def demo(
     if dataset not in demo_mod.DATASETS:
         _fail(f"--dataset {dataset!r}: choose one of {', '.join(demo_mod.DATASETS)}")
     cfg = demo_mod.demo_config(settings.prepare_home(), epochs, dataset)
-    summary = _run_training(cfg, None)
+    summary = _run_training(cfg)
     if dataset == "cmapss":
-        summary["published_protocol"] = demo_mod.published_protocol(summary, console)
+        summary["published_protocol"] = demo_mod.published_protocol(summary)
     _write_json(summary_json, summary, "summary")
+    training = _training_answer(summary, cfg)
+
+    def show(out: Console) -> None:
+        training(out)
+        if "published_protocol" in summary:
+            demo_mod.print_published(summary["published_protocol"], out)
+    _say(summary, as_json, show)
 
 
 def _registry_call(action):

@@ -95,8 +95,9 @@ def _protocol_windows(cfg: PipelineConfig, features: list[str]):
     return train_s, train_idx, test_s, test_idx, last_per_entity(test_s, test_idx)
 
 
-def published_protocol(summary: dict[str, Any], console: Console) -> dict[str, dict[str, float]]:
-    """Score the registered LSTM and each baseline on the 93 last test windows; print beside the paper."""
+def published_protocol(summary: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Score the registered LSTM and each baseline on the 93 last test windows (``print_published`` shows them
+    beside the paper)."""
     from lstm_pipeline.runner import load_scorer
 
     cfg = PipelineConfig.model_validate(summary["config"])
@@ -116,11 +117,10 @@ def published_protocol(summary: dict[str, Any], console: Console) -> dict[str, d
         threshold = statistics.median(f["metrics"][name]["threshold"] for f in summary["folds"])
         model = make_baseline(name, cfg.train.seed).fit(train_ws)
         results[name] = score_metrics(test_ws.y, model.predict_proba(test_ws), threshold)
-    _print(results, console)
     return results
 
 
-def _print(results: dict[str, dict[str, float]], console: Console) -> None:
+def print_published(results: dict[str, dict[str, float]], console: Console) -> None:
     n = int(next(iter(results.values()))["n"])
     table = Table(title=f"Published protocol: last window of the {n} test engines with ≥ {WINDOW} cycles")
     cols = ("accuracy", "precision", "recall", "f1", "mcc", "pr_auc")

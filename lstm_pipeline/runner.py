@@ -49,7 +49,8 @@ def _failures_reported_once() -> Iterator[None]:
 
 
 def run_training(cfg: PipelineConfig, console: Console, run_name: str | None = None) -> dict[str, Any]:
-    """Run ``training_pipeline`` with a fold bar and an epoch bar; print the verdict table.
+    """Run ``training_pipeline`` with a fold bar and an evaluation bar on ``console`` (the caller prints the
+    answer: ``print_window`` and ``print_summary``).
 
     ``run_name`` names the run in Prefect and MLflow; without it the flow derives one."""
     settings.prepare_home()
@@ -81,8 +82,6 @@ def run_training(cfg: PipelineConfig, console: Console, run_name: str | None = N
         finally:
             progress.set_reporter(None)
         bars.update(folds, completed=cfg.split.folds, info="done")
-    print_window(cfg, summary["config"]["window"]["length"], console)
-    print_summary(summary, console)
     return summary
 
 
@@ -140,7 +139,8 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
 
 def run_comparison(cfg: PipelineConfig, strategies: list[str], console: Console,
                    run_name: str | None = None) -> dict[str, Any]:
-    """Run ``compare_resampling`` with a (strategy, fold) bar and an epoch bar; print the comparison table.
+    """Run ``compare_resampling`` with a (strategy, fold) bar and an epoch bar on ``console`` (the caller prints
+    the answer: ``print_comparison``).
 
     ``run_name`` names the run in Prefect and MLflow; without it the flow derives one."""
     settings.prepare_home()
@@ -169,8 +169,6 @@ def run_comparison(cfg: PipelineConfig, strategies: list[str], console: Console,
         finally:
             progress.set_reporter(None)
         bars.update(runs, completed=len(strategies) * cfg.split.folds, info="done")
-    print_window(cfg, result["window_length"], console)
-    print_comparison(result, console)
     return result
 
 

@@ -170,7 +170,8 @@ def trials_table(result: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def run(cfg: PipelineConfig, trials: int | None, out: str | None, console) -> dict[str, Any]:
-    """Run ``tuning_flow`` under the configured task runner, a line per finished trial; print the table."""
+    """Run ``tuning_flow`` under the configured task runner, a line per finished trial on ``console`` (the caller
+    prints the answer: ``print_result``)."""
     import optuna
 
     from lstm_pipeline import progress, runner, settings
@@ -194,7 +195,6 @@ def run(cfg: PipelineConfig, trials: int | None, out: str | None, console) -> di
             result = tuning_flow.with_options(task_runner=task_runner(cfg))(cfg, trials, out)
     finally:
         progress.set_reporter(None)
-    print_result(result, console)
     return result
 
 

@@ -44,12 +44,19 @@ def test_train_then_score_an_unseen_csv(tmp_path, telemetry_csv, prefect_harness
     reg = summary["registered_model"]
     assert reg["name"] == "telemetry-lstm"  # derived from the data file's name
     assert (home / "mlflow.db").exists() and (home / "prefect" / "prefect.db").exists()
+    # the answer on stdout (`train ... > out.txt` holds it), progress and logs on stderr
+    for line in ("Test windows, walk-forward", f"models:/{reg['name']}@{reg['alias']}", summary["mlflow"]["run_id"]):
+        assert line in done.stdout and line not in done.stderr, line
+    assert "summary written to" in done.stderr and "evaluations" in done.stderr
 
     out = tmp_path / "scores.parquet"
     # train paid the cold start of an ephemeral Prefect server; scoring uses the session's API to save ~25 s
     scored = _cli(["score", "--model", f"models:/{reg['name']}@challenger", "--data", str(telemetry_csv),
-                   "--out", str(out)], home, tmp_path, api=str(get_current_settings().api.url))
+                   "--out", str(out), "--json"], home, tmp_path, api=str(get_current_settings().api.url))
     assert scored.returncode == 0, scored.stderr[-3000:]
+    said = json.loads(scored.stdout)  # --json: stdout is the result alone; the sentence went to stderr
+    assert said["predictions"] == str(out) and said["windows"] == 2 * (160 - 8 + 1)
+    assert "windows scored with" in scored.stderr
     frame = pd.read_parquet(out)
     assert list(frame.columns) == ["entity", "time", "score", "prediction", "model", "model_version"]
     assert set(frame["model"]) == {reg["name"]} and set(frame["model_version"]) == {reg["version"]}
