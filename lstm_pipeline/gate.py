@@ -68,6 +68,15 @@ class Decision:
         return ([f"failed: {r}" for r in self.failed] + [f"passed: {r}" for r in self.passed]
                 + [f"not applied: {r}" for r in self.notes])
 
+    def markdown(self) -> str:
+        """The whole decision for a version's description: failed rules, passed rules and notes, each listed
+        apart (a tag holds one line; a description holds them all)."""
+        parts = [f"**Gate: {'promoted to champion' if self.promote else 'not promoted'}**"]
+        for title, items in (("Failed", self.failed), ("Passed", self.passed), ("Not applied", self.notes)):
+            if items:
+                parts.append(f"{title}:\n" + "\n".join(f"- {r}" for r in items))
+        return "\n\n".join(parts)
+
     def tags(self) -> dict[str, str]:
         return {"gate.decision": "promoted" if self.promote else "refused", "gate.reasons": " | ".join(self.reasons),
                 "gate.failed": " | ".join(self.failed) or "none", "gate.passed": " | ".join(self.passed) or "none"}

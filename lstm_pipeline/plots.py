@@ -29,6 +29,9 @@ def pr_curves(y_true: np.ndarray, scores: dict[str, np.ndarray], path: Path, tit
         PrecisionRecallDisplay(precision, recall, average_precision=average_precision_score(y_true, s), name=name,
                                pos_label=1, prevalence_pos_label=prevalence).plot(
             ax=ax, plot_chance_level=i == 0, curve_kwargs={"linewidth": 2.2 if name == "lstm" else 1.4})
+    flat = [name for name in scores if name not in drawn]
+    if flat:  # listed, so every model is accounted for on the plot
+        ax.plot([], [], linestyle="none", label=f"{', '.join(flat)}: one constant score, on the chance line")
     for name, hits in (predicted or {}).items():
         recall, precision = _operating_point(y_true, hits)
         ax.plot(recall, precision, marker="o", markersize=9, markerfacecolor="none", markeredgewidth=2,

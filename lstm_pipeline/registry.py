@@ -129,6 +129,10 @@ def apply_gate(client: MlflowClient, name: str, version: int, margin: float | No
     decision = decide(candidate(client, name, version, metric), champion, margin)
     for key, value in decision.tags().items():
         client.set_model_version_tag(name, str(version), key, value)
+    described = client.get_model_version(name, str(version)).description or ""
+    gate_at = described.find("**Gate: ")
+    kept = (described[:gate_at] if gate_at >= 0 else described).rstrip()  # a retried gate replaces its own text
+    client.update_model_version(name, str(version), description=f"{kept}\n\n{decision.markdown()}".lstrip())
     if decision.promote:
         set_champion(client, name, version, "gate: " + " | ".join(decision.reasons))
     return decision

@@ -67,20 +67,20 @@ def metrics_table(models: dict[str, dict]) -> list[dict[str, Any]]:
 
 
 def fold_table(folds: list[tuple[int, dict[str, dict[str, float]]]]) -> list[dict[str, Any]]:
-    """One row per fold: the LSTM's test PR-AUC and MCC beside every baseline's, the fold's best baseline
-    and the LSTM's PR-AUC margin over it. ``folds`` holds ``(k, {model: test metrics})`` pairs."""
+    """One row per fold, narrow enough for a laptop screen: the LSTM's PR-AUC margin over the fold's best
+    baseline first, then 'PR-AUC / MCC' of the LSTM and of every baseline, one column each.
+    ``folds`` holds ``(k, {model: test metrics})`` pairs."""
     rows = []
     for k, models in folds:
         row: dict[str, Any] = {"fold": k}
-        for name, m in models.items():
-            row[f"{name} PR-AUC"] = f"{m.get('pr_auc', np.nan):.3f}"
-            row[f"{name} MCC"] = f"{m.get('mcc', np.nan):.3f}"
         rivals = {n: m.get("pr_auc", np.nan) for n, m in models.items() if n != "lstm"}
         rivals = {n: v for n, v in rivals.items() if not np.isnan(v)}
         if rivals and "lstm" in models:
             best = max(rivals, key=rivals.get)
-            row["best baseline"] = best
             row["LSTM − best PR-AUC"] = f"{models['lstm'].get('pr_auc', np.nan) - rivals[best]:+.3f}"
+            row["best baseline"] = best
+        for name, m in models.items():
+            row[f"{name} PR-AUC / MCC"] = f"{m.get('pr_auc', np.nan):.3f} / {m.get('mcc', np.nan):.3f}"
         rows.append(row)
     return rows
 

@@ -68,7 +68,20 @@ def build_deployments(config: PipelineConfig, score: ScoreConfig | None = None, 
         concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE),
         description="Score a file with the registered champion under its data contract; predictions to Parquet.",
         **common)
+    _require(training, "DataConfig", "path")
+    _require(scoring, "ScoreConfig", "data")
     return [training, scoring]
+
+
+def _require(deployment: RunnerDeployment, section: str, field: str) -> None:
+    """Mark ``field`` of the config section ``section`` required in the deployment's parameter schema, so the
+    dashboard's form asks for it instead of labelling it '(Optional)': the config tree leaves it unset (a YAML
+    file or a flag may give it), but a run without it cannot start."""
+    definition = deployment._parameter_openapi_schema.definitions[section]
+    prop = definition["properties"][field]
+    definition["properties"][field] = {"type": "string", "minLength": 1, "title": prop.get("title", field),
+                                       "description": prop.get("description", "")}
+    definition["required"] = sorted({*definition.get("required", []), field})
 
 
 def serve_forever(deployments: list[RunnerDeployment], limit: int | None = None) -> None:

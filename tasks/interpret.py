@@ -73,12 +73,21 @@ def interpret_final(scorer_uri: str, windows: dict, split: dict, folds: list[dic
     return logged
 
 
+def _dead_sentence(dead: dict[str, int]) -> str:
+    """'No hidden unit of layer 1 stayed silent on these windows.' or 'Hidden units that stayed silent on every
+    one of these windows (dead): 3 in layer 1, none in layer 2.'"""
+    if not any(dead.values()):
+        return f"No hidden unit of {' or '.join(dead) or 'the network'} stayed silent on these windows."
+    counts = ", ".join(f"{v or 'none'} in {k}" for k, v in dead.items())
+    return f"Hidden units that stayed silent on every one of these windows (dead): {counts}."
+
+
 def _publish(run_id: str, logged: list[str], out, n: int, positives: int, members: int) -> None:
     """A Prefect markdown summary linking the plots; on an MLflow server the key plots also as image artifacts."""
     lines = [f"Final model traced on {n} validation/test windows of the folds ({positives} positive); it was "
              "refitted on all data, so these windows are in its training set."
              + (f" Balanced bagging: member 1 of {members}." if members > 1 else ""),
-             "", f"Dead hidden units: {', '.join(f'{k} {v}' for k, v in out.dead.items())}.", "",
+             "", _dead_sentence(out.dead), "",
              f"| plot | MLflow artifact of run `{run_id}` |", "|---|---|"]
     for path in logged:
         url = _image_url(run_id, path)

@@ -140,3 +140,13 @@ def test_a_large_pr_curve_is_drawn_from_a_few_thousand_points_with_its_exact_ap(
     label, points = drawn["lines"][0]
     assert label == f"lstm (AP = {average_precision_score(y, s):.2f})"
     assert 10 < points < 20_000  # of about 200,000 thresholds
+
+
+def test_dead_units_read_as_a_sentence():
+    from tasks.interpret import _dead_sentence
+
+    assert _dead_sentence({"layer 1": 0}) == "No hidden unit of layer 1 stayed silent on these windows."
+    assert _dead_sentence({"layer 1": 0, "layer 2": 0}) == \
+        "No hidden unit of layer 1 or layer 2 stayed silent on these windows."
+    assert _dead_sentence({"layer 1": 3, "layer 2": 0}) == \
+        "Hidden units that stayed silent on every one of these windows (dead): 3 in layer 1, none in layer 2."

@@ -56,6 +56,13 @@ def test_gate_promotes_then_refuses_a_worse_model_fold_by_fold(name):
     assert tags["gate.failed"].startswith("does not beat champion v1 fold by fold on the same test windows: "
                                           "mean paired gain -0.1250 over 3 folds, not worse in 1 of 3")
     assert tags["gate.passed"].startswith("the LSTM beats hgb fold by fold")
+    # the whole decision, failed and passed rules apart, on the version's page; a retried gate replaces it
+    c.update_model_version(name, str(v2), description="Trained by run x.")
+    registry.apply_gate(c, name, v2)
+    registry.apply_gate(c, name, v2)
+    text = c.get_model_version(name, str(v2)).description
+    assert text.startswith("Trained by run x.\n\n**Gate: not promoted**\n\nFailed:\n- does not beat champion v1")
+    assert text.count("**Gate: ") == 1 and "\n\nPassed:\n- the LSTM beats hgb fold by fold" in text
 
 
 def test_gate_does_not_compare_a_champion_with_other_test_windows(name):

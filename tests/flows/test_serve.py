@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from lstm_core.config import ScoreConfig, TrainConfig, load_config
+from lstm_core.config import DataConfig, ScoreConfig, TrainConfig, load_config
 from lstm_pipeline.serve import ServeError, build_deployments
 
 
@@ -49,6 +49,25 @@ def test_the_form_schema_carries_every_description():
                 assert prop.get("description"), f"{name}.{field} has no description in the form"
     scoring = score._parameter_openapi_schema.model_dump()["definitions"]["ScoreConfig"]["properties"]
     assert scoring["alias"]["description"] == ScoreConfig.model_fields["alias"].description
+
+
+def test_the_form_requires_the_data_file_and_nothing_else():
+    """The dashboard labels a field '(Optional)' unless the schema requires it: the data file is required."""
+    from prefect.utilities.schema_tools import validate
+
+    train, score = build_deployments(load_config(None, {}))
+    schema = train._parameter_openapi_schema.model_dump()
+    required = {name: d.get("required", []) for name, d in schema["definitions"].items()}
+    assert required["DataConfig"] == ["path"] and not any(v for k, v in required.items() if k != "DataConfig")
+    assert schema["definitions"]["DataConfig"]["properties"]["path"]["description"] == \
+        DataConfig.model_fields["path"].description
+    assert score._parameter_openapi_schema.model_dump()["definitions"]["ScoreConfig"]["required"] == ["data"]
+    given = load_config(None, {"data.path": "plant/telemetry.csv"}).model_dump(mode="json")
+    validate({"config": given}, schema, raise_on_error=True)  # a run with the file starts
+    for missing in (None, ""):
+        given["data"]["path"] = missing
+        with pytest.raises(Exception, match="path"):  # the form refuses it before a run is created
+            validate({"config": given}, schema, raise_on_error=True)
 
 
 def test_no_schedule_and_no_data_mean_on_demand_only():

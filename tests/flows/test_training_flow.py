@@ -279,8 +279,8 @@ def test_per_fold_table_artifact_puts_each_baseline_beside_the_lstm(landed):
     for row, fold in zip(rows, folds, strict=True):
         metrics = fold["metrics"]
         for model in ("lstm", "prior", "persistence", "logistic", "hgb"):
-            assert row[f"{model} PR-AUC"] == f"{metrics[model]['pr_auc']:.3f}"
-            assert row[f"{model} MCC"] == f"{metrics[model]['mcc']:.3f}"
+            assert row[f"{model} PR-AUC / MCC"] == f"{metrics[model]['pr_auc']:.3f} / {metrics[model]['mcc']:.3f}"
+        assert list(row)[:3] == ["fold", "LSTM − best PR-AUC", "best baseline"]  # the answer before the detail
         best = max(("prior", "persistence", "logistic", "hgb"), key=lambda m: metrics[m]["pr_auc"])
         assert row["best baseline"] == best
         assert row["LSTM − best PR-AUC"] == f"{metrics['lstm']['pr_auc'] - metrics[best]['pr_auc']:+.3f}"
