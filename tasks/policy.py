@@ -14,7 +14,7 @@ from prefect.cache_policies import CachePolicy, TaskSource
 from prefect.tasks import exponential_backoff
 
 from lstm_core.data import DataError
-from lstm_pipeline import settings, workspace
+from lstm_pipeline import data_roots, settings, workspace
 
 
 def retry_unless_bad_input(task, task_run, state) -> bool:
@@ -175,15 +175,19 @@ class StageCache(CachePolicy):
         if task_ctx is None:
             return None
         config = inputs["config"]
+        file = None
+        if self.data_file:
+            try:  # a path outside the data roots is not even looked at: the load stage refuses it in one line
+                stat = os.stat(data_roots.check(config.data.path, "data file"))
+            except (OSError, DataError):
+                return None
+            file = [str(Path(config.data.path).resolve()), stat.st_size, stat.st_mtime_ns]
         tree = config.model_dump(mode="json")
         parts: dict[str, Any] = {
             "code": TaskSource().compute_key(task_ctx, inputs, flow_parameters), "library": _library_digest(),
             "home": str(settings.home()), "config": {s: tree[s] for s in self.sections},
-            "inputs": {k: v for k, v in inputs.items() if k != "config"},
+            "inputs": {k: v for k, v in inputs.items() if k != "config"}, "file": file,
         }
-        if self.data_file:
-            stat = os.stat(config.data.path)
-            parts["file"] = [str(Path(config.data.path).resolve()), stat.st_size, stat.st_mtime_ns]
         base = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
         for attempt in range(16):
             candidate = base if attempt == 0 else f"{base}-{attempt}"

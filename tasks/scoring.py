@@ -39,7 +39,8 @@ def load_scoring_data(params: ScoreConfig, model: dict) -> dict:
     if not params.data:
         raise DataError("no data to score: set data (a CSV or Parquet file)")
     config = PipelineConfig.model_validate(model["config"])
-    df = read_table(params.data, sep=config.data.sep, max_file_mb=config.data.max_file_mb)
+    df = read_table(data_roots.check(params.data, "data file"), sep=config.data.sep,
+                    max_file_mb=config.data.max_file_mb)
     spec = scoring.scoring_spec(_scorer(model), config)
     absent = [c for c in spec.required[:-1] if c not in df.columns]
     if absent:

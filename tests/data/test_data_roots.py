@@ -168,3 +168,30 @@ def test_the_score_task_refuses_an_output_outside_the_roots_before_writing(tree,
     assert written == []
     assert score(tree["root"] / "scores.parquet")["path"] == str(tree["root"] / "scores.parquet")
     assert written == [tree["root"] / "scores.parquet"]
+
+
+def test_the_scoring_load_task_refuses_a_data_file_outside_the_roots_before_reading_it(tree, monkeypatch):
+    from lstm_core.config import PipelineConfig, ScoreConfig
+    from tasks import scoring as scoring_tasks
+
+    monkeypatch.setenv(ENV_VAR, str(tree["root"]))
+    read = []
+    monkeypatch.setattr(scoring_tasks, "read_table", lambda path, **kw: read.append(path))
+    params = ScoreConfig.model_validate({"data": str(tree["outside"] / "secret.csv")})
+    with pytest.raises(OutsideDataRoots, match=r"^data file .*secret\.csv is outside the data roots"):
+        scoring_tasks.load_scoring_data.fn(params, {"config": PipelineConfig().model_dump()})
+    assert read == []
+
+
+def test_the_load_stage_cache_key_never_stats_a_file_outside_the_roots(tree, monkeypatch, home):
+    from lstm_core.config import PipelineConfig
+    from tasks.policy import StageCache
+
+    monkeypatch.setenv(ENV_VAR, str(tree["root"]))
+    statted = []
+    real_stat = os.stat
+    monkeypatch.setattr("tasks.policy.os.stat", lambda p, *a, **k: statted.append(p) or real_stat(p, *a, **k))
+    config = PipelineConfig.model_validate({"data": {"path": str(tree["outside"] / "secret.csv"), "time_col": "t"}})
+    ctx = type("Ctx", (), {"task": None, "result_store": None})()
+    assert StageCache(sections=("data",), data_file=True).compute_key(ctx, {"config": config}, {}) is None
+    assert statted == []
