@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> dict:
     from lstm_pipeline import settings
 
     settings.prepare_home()
-    from lstm_pipeline.runner import _quiet_console
+    from lstm_app.runner import _quiet_console
 
     _quiet_console()
     table = synthetic_table(args.rows, args.features, args.window, args.entities, args.rate)

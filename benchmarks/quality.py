@@ -190,7 +190,7 @@ def final_plan(trained: list[dict[str, Any]]) -> dict[str, Any]:
 
 def published_protocol(scorer, cfg: PipelineConfig, features: list[str], per_model) -> dict[str, dict[str, float]]:
     """The final model and each baseline on the last window of each of the 93 long-enough test engines."""
-    from lstm_pipeline.demo import WINDOW, _protocol_windows
+    from lstm_app.demo import WINDOW, _protocol_windows
 
     train_s, train_idx, test_s, test_idx, last = _protocol_windows(cfg, features)
     raw = window_set(test_s.features, test_idx, WINDOW, last)

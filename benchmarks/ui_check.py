@@ -124,7 +124,7 @@ def prefect_upcoming(root: Path, out: Path, config: Path, browser) -> dict:
                   env, out / "prefect-server.log") as server:
         _wait(f"{api}/health", server, "prefect server")
         serve_env = {**env, "PREFECT_API_URL": api}
-        with _process([sys.executable, "-m", "lstm_pipeline.cli", "serve", "--config", str(config),
+        with _process([sys.executable, "-m", "lstm_app.cli", "serve", "--config", str(config),
                        "--cron", "0 * * * *", "--score-cron", "30 * * * *"], serve_env, out / "serve.log"):
             from prefect.client.orchestration import SyncPrefectClient
 
@@ -149,7 +149,7 @@ def mlflow_run_page(root: Path, out: Path, config: Path, browser) -> dict:
     env.pop("PREFECT_API_URL", None)
     env.pop("MLFLOW_TRACKING_URI", None)
     summary = root / "summary.json"
-    subprocess.run([sys.executable, "-m", "lstm_pipeline.cli", "train", "--config", str(config),
+    subprocess.run([sys.executable, "-m", "lstm_app.cli", "train", "--config", str(config),
                     "--summary-json", str(summary)], env=env, check=True, stdout=subprocess.DEVNULL,
                    stderr=open(out / "train.log", "w"))
     run_url = json.loads(summary.read_text())["mlflow"]["run_url"]

@@ -15,8 +15,8 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
+from lstm_app.cli import app
 from lstm_pipeline import settings
-from lstm_pipeline.cli import app
 from tests.conftest import make_telemetry
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from lstm_pipeline.cli import app
+from lstm_app.cli import app
 
 FLAGS = ["--time-col", "timestamp", "--entity-col", "machine", "--event-col", "failure", "--horizon", "3",
          "--window", "8", "--folds", "2", "--epochs", "2", "--batch-size", "64"]
@@ -25,7 +25,7 @@ def _cli(args: list[str], home: Path, cwd: Path, api: str | None = None) -> subp
     env.pop("PREFECT_HOME", None)
     if api:
         env["PREFECT_API_URL"] = api
-    cmd = [sys.executable, "-c", "from lstm_pipeline.cli import main; main()", *args]
+    cmd = [sys.executable, "-c", "from lstm_app.cli import main; main()", *args]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -105,7 +105,7 @@ def test_validate_fails_with_the_line(tmp_path, home):
 
 
 def test_config_file_and_flags_merge(tmp_path):
-    from lstm_pipeline.cli import build_config
+    from lstm_app.cli import build_config
 
     cfg_file = tmp_path / "my.yaml"
     cfg_file.write_text("data:\n  time_col: ts\n  label_col: y\ntrain:\n  epochs: 30\n  lr: 0.01\n")

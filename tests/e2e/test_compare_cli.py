@@ -4,7 +4,7 @@ from __future__ import annotations
 import typer.main
 from typer.testing import CliRunner
 
-from lstm_pipeline.cli import app
+from lstm_app.cli import app
 
 
 def test_unknown_strategy_is_named_with_the_choices(telemetry_csv, home):

@@ -45,7 +45,7 @@ def _parent_runs(client: MlflowClient) -> list:
 @pytest.mark.slow
 def test_two_identical_runs_started_at_once_give_one_run_and_one_version(tmp_path):
     config_file, home = _setup(tmp_path)
-    command = [sys.executable, "-m", "lstm_pipeline.cli", "train", "--config", str(config_file)]
+    command = [sys.executable, "-m", "lstm_app.cli", "train", "--config", str(config_file)]
     procs = [subprocess.Popen(command, env=_env(home), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(2)]
     outs = [(p, *p.communicate(timeout=600)) for p in procs]

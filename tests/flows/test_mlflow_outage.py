@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
+from lstm_app.cli import app
 from lstm_pipeline import settings, tracking
-from lstm_pipeline.cli import app
 from tests.flows.conftest import _free_port, settled_task_runs
 from tests.flows.test_training_flow import tiny_config
 

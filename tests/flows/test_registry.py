@@ -127,7 +127,7 @@ def test_concurrent_registrations_get_distinct_versions(name):
 def test_promote_and_rollback_commands(name):
     from typer.testing import CliRunner
 
-    from lstm_pipeline.cli import app
+    from lstm_app.cli import app
 
     v1, v2 = add_version(name, 0.7), add_version(name, 0.8)
     runner = CliRunner()

@@ -250,7 +250,8 @@ def test_a_planted_cached_result_is_never_read_and_the_stage_runs_again(home, tm
 
 
 def test_every_file_the_cli_writes_is_renamed_into_place(tmp_path, monkeypatch):
-    from lstm_pipeline import cli, demo, tuning
+    from lstm_app import cli, demo
+    from lstm_pipeline import tuning
 
     renamed: list[Path] = []
     real = os.replace
@@ -266,7 +267,7 @@ def test_every_file_the_cli_writes_is_renamed_into_place(tmp_path, monkeypatch):
 
 
 def test_the_demo_rewrites_a_truncated_bundled_csv(tmp_path):
-    from lstm_pipeline import demo
+    from lstm_app import demo
 
     loads: list[int] = []
 

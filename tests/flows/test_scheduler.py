@@ -50,7 +50,7 @@ def _serving(root: Path, api: str):
     env.pop("MLFLOW_TRACKING_URI", None)
     log = open(root / "serve.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lstm_pipeline.cli", "serve", "--config", str(_write_inputs(root)),
+        [sys.executable, "-m", "lstm_app.cli", "serve", "--config", str(_write_inputs(root)),
          "--cron", "* * * * *", "--score-cron", "* * * * *", "--score-data", str(root / "today.csv"),
          "--alias", "challenger"],
         env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root, start_new_session=True)

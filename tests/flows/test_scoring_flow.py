@@ -149,7 +149,7 @@ def test_scoring_contract_skips_the_target_and_keeps_constant_features(registere
 def test_score_command_runs_the_flow_and_refuses_in_one_line(registered, tmp_path):
     from typer.testing import CliRunner
 
-    from lstm_pipeline.cli import app
+    from lstm_app.cli import app
 
     out = tmp_path / "scores.csv"
     done = CliRunner().invoke(app, ["score", "--model-name", NAME, "--data", str(registered["file"]),

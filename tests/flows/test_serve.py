@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from lstm_app.serve import ServeError, build_deployments
 from lstm_core.config import DataConfig, ScoreConfig, TrainConfig, load_config
-from lstm_pipeline.serve import ServeError, build_deployments
 
 
 def _config(**extra):
@@ -114,7 +114,7 @@ def test_deployments_register_with_the_api_and_read_back(home, api, request):
 
 
 def test_serve_without_a_prefect_server_says_what_to_start(home, monkeypatch):
-    from lstm_pipeline.serve import serve_forever
+    from lstm_app.serve import serve_forever
 
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     with pytest.raises(ServeError, match="prefect server start"):

@@ -172,8 +172,8 @@ def test_registered_challenger_scores_raw_rows(landed):
     assert spec["features"] == ["temp", "vibration"] and spec["window"] == 8
     assert (local / "data" / "scorer" / "weights.safetensors").is_file()  # weights without pickle
 
+    from lstm_app.runner import load_scorer
     from lstm_core.scoring import score_frame
-    from lstm_pipeline.runner import load_scorer
 
     scorer = load_scorer("models:/telemetry-test@challenger")
     raw = pd.read_csv(landed["data"]).drop(columns="failure")
@@ -291,7 +291,7 @@ def test_train_with_window_auto_runs_end_to_end(tmp_path, home):
     import yaml
     from typer.testing import CliRunner
 
-    from lstm_pipeline.cli import app
+    from lstm_app.cli import app
     from tests.conftest import make_telemetry
 
     data, cfg_file, out = tmp_path / "telemetry.csv", tmp_path / "auto.yaml", tmp_path / "summary.json"

@@ -89,7 +89,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 def _run_training(cfg: PipelineConfig, run_name: Optional[str] = None) -> dict:
     """Run the training flow with progress bars on stderr; bad input ends in a one-line error, not a traceback."""
-    from lstm_pipeline import runner
+    from lstm_app import runner
 
     if cfg.data.path is None:
         _fail("no data: pass --data FILE or set data.path in --config")
@@ -97,7 +97,7 @@ def _run_training(cfg: PipelineConfig, run_name: Optional[str] = None) -> dict:
 
 
 def _training_answer(summary: dict, cfg: PipelineConfig):
-    from lstm_pipeline import runner
+    from lstm_app import runner
 
     def show(out: Console) -> None:
         runner.print_window(cfg, summary["config"]["window"]["length"], out)
@@ -171,7 +171,7 @@ def compare_resampling(
     as_json: bool = JsonOpt,
 ) -> None:
     """Run the same walk-forward folds once per imbalance strategy and compare them with the best baseline."""
-    from lstm_pipeline import runner
+    from lstm_app import runner
 
     cfg = build_config(config, **{k: v for k, v in locals().items() if k in FLAG_FIELDS})
     chosen = list(dict.fromkeys(s.strip() for s in strategies.split(",") if s.strip()))
@@ -220,7 +220,7 @@ def tune(
 ) -> None:
     """Search network settings by mean validation PR-AUC over the walk-forward folds (never a test part);
     write the best config as YAML for train --config."""
-    from lstm_pipeline import tuning
+    from lstm_app import tuning
 
     cfg = build_config(config, **{k: v for k, v in locals().items() if k in FLAG_FIELDS})
     if cfg.data.path is None:
@@ -309,8 +309,8 @@ def score(
     as_json: bool = JsonOpt,
 ) -> None:
     """Score every complete window of a file with a registered model, under the contract it was trained with."""
+    from lstm_app import runner
     from lstm_core.config import ScoreConfig
-    from lstm_pipeline import runner
 
     if not (model or model_name):
         _fail("no model: pass --model URI or --model-name NAME (with --alias, default champion)")
@@ -356,8 +356,8 @@ def serve(
     limit: Optional[int] = typer.Option(None, "--limit", help="Most flow runs at once in this process."),
 ) -> None:
     """Serve the training and scoring flows as scheduled deployments, run from the Prefect dashboard's form."""
+    from lstm_app import serve as serving
     from lstm_core.config import ScoreConfig
-    from lstm_pipeline import serve as serving
 
     cfg = build_config(config)
     params = ScoreConfig(data=score_data, model_name=model_name, alias=alias)
@@ -386,7 +386,7 @@ def demo(
     as_json: bool = JsonOpt,
 ) -> None:
     """Run the whole pipeline on bundled real data; for C-MAPSS, compare with the published LSTM too."""
-    from lstm_pipeline import demo as demo_mod
+    from lstm_app import demo as demo_mod
     from lstm_pipeline import settings
 
     if dataset not in demo_mod.DATASETS:

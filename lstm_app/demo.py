@@ -98,7 +98,7 @@ def _protocol_windows(cfg: PipelineConfig, features: list[str]):
 def published_protocol(summary: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Score the registered LSTM and each baseline on the 93 last test windows (``print_published`` shows them
     beside the paper)."""
-    from lstm_pipeline.runner import load_scorer
+    from lstm_app.runner import load_scorer
 
     cfg = PipelineConfig.model_validate(summary["config"])
     reg = summary["registered_model"]
