@@ -5,6 +5,7 @@ seen", and two learned models on per-window summary statistics (last, mean, std,
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
@@ -84,26 +85,27 @@ class PersistenceBaseline:
         return seen
 
 
-def _summarise(x: np.ndarray) -> np.ndarray:
-    """(B, L, F) windows -> (B, 6·F) statistics, stat-major (all 'last', then all 'mean', ...)."""
-    x = x.astype(np.float64, copy=False)
+def _summarise(x: np.ndarray, dtype: type = np.float32) -> np.ndarray:
+    """(B, L, F) windows -> (B, 6·F) statistics in ``dtype``, stat-major (all 'last', then all 'mean', ...)."""
+    x = x.astype(dtype, copy=False)
     length = x.shape[1]
-    centred = np.arange(length, dtype=np.float64) - (length - 1) / 2  # (L,), sums to 0
+    centred = (np.arange(length, dtype=np.float64) - (length - 1) / 2).astype(dtype)  # (L,), sums to 0
     ss = float(centred @ centred)
     # Least-squares slope per step: sum(c·x)/sum(c²); a one-step window has no slope, so 0.
-    slope = np.einsum("l,blf->bf", centred, x) / ss if ss > 0 else np.zeros_like(x[:, 0])  # (B, F)
+    slope = np.einsum("l,blf->bf", centred, x) / dtype(ss) if ss > 0 else np.zeros_like(x[:, 0])  # (B, F)
     stats = (x[:, -1], x.mean(axis=1), x.std(axis=1), x.min(axis=1), x.max(axis=1), slope)
-    return np.concatenate(stats, axis=1)  # (B, 6F)
+    return np.concatenate(stats, axis=1).astype(dtype, copy=False)  # (B, 6F)
 
 
-def summary_features(ws: WindowSet, chunk: int = 4096) -> np.ndarray:
-    """Per-window summary statistics (n, 6·F), gathered ``chunk`` windows at a time to bound memory."""
+def summary_features(ws: WindowSet, chunk: int = 4096, dtype: type = np.float32) -> np.ndarray:
+    """Per-window summary statistics (n, 6·F) in ``dtype`` (float32: the rows' own precision, half the memory
+    of float64), gathered ``chunk`` windows at a time to bound memory."""
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
-    out = np.empty((len(ws), len(SUMMARY_STATS) * ws.n_features), dtype=np.float64)
+    out = np.empty((len(ws), len(SUMMARY_STATS) * ws.n_features), dtype=dtype)
     for start in range(0, len(ws), chunk):
         stop = min(start + chunk, len(ws))
-        out[start:stop] = _summarise(ws.gather(slice(start, stop)))
+        out[start:stop] = _summarise(ws.gather(slice(start, stop)), dtype)
     return out
 
 
@@ -112,19 +114,73 @@ def summary_feature_names(features: list[str]) -> list[str]:
     return [f"{feature}__{stat}" for stat in SUMMARY_STATS for feature in features]
 
 
+def stratified_sample(y: np.ndarray, size: int | None, seed: int) -> np.ndarray | None:
+    """Sorted indices of a stratified random sample of ``size`` of the labels ``y`` (None: keep them all).
+
+    The sample keeps the base rate (to rounding) and both classes; a class with a single member is kept whole,
+    where a plain stratified split would refuse."""
+    if size is None or len(y) <= size:
+        return None
+    classes, counts = np.unique(y, return_counts=True)
+    if len(classes) > 1 and counts.min() < 2:
+        rare = np.isin(y, classes[counts < 2])
+        rest = np.flatnonzero(~rare)
+        rng = np.random.default_rng(seed)
+        keep = rng.choice(rest, size=max(0, size - int(rare.sum())), replace=False)
+        return np.sort(np.concatenate([np.flatnonzero(rare), keep]))
+    keep, _ = train_test_split(np.arange(len(y)), train_size=size, stratify=y if len(classes) > 1 else None,
+                               random_state=seed)
+    return np.sort(keep)
+
+
+class SummaryCache:
+    """Summary features computed once per window set and shared by the models that read them.
+
+    One cache per fold: logistic and hgb then fit on the same training sample and score the same validation,
+    calibration and test windows without summarising any window twice. Window sets are recognised by identity
+    (the cache keeps a reference, so an id is never reused while it lives); drop the cache with the fold.
+    """
+
+    def __init__(self, chunk: int = 4096) -> None:
+        self.chunk = chunk
+        self._features: dict[int, tuple[WindowSet, np.ndarray]] = {}
+        self._samples: dict[tuple[int, int | None, int], tuple[WindowSet, WindowSet]] = {}
+
+    def features(self, ws: WindowSet) -> np.ndarray:
+        """(n, 6·F) float32 summary features of ``ws``, computed on first use."""
+        hit = self._features.get(id(ws))
+        if hit is None or hit[0] is not ws:
+            hit = (ws, summary_features(ws, self.chunk))
+            self._features[id(ws)] = hit
+        return hit[1]
+
+    def sample(self, train: WindowSet, size: int | None, seed: int) -> WindowSet:
+        """The stratified training sample (the same object for the same arguments, so its features are shared)."""
+        key = (id(train), size, seed)
+        hit = self._samples.get(key)
+        if hit is None or hit[0] is not train:
+            keep = stratified_sample(train.y, size, seed)
+            hit = (train, train if keep is None else train.subset(keep))
+            self._samples[key] = hit
+        return hit[1]
+
+
 class _SummaryBaseline:
     """A scikit-learn classifier on summary features; falls back to the base rate on one-class training.
 
     ``max_train_windows`` bounds memory and time on large data: the classifier is fitted on a stratified random
-    sample of that many training windows (the base rate is still that of all of them). Scoring runs in chunks.
+    sample of that many training windows (the base rate is still that of all of them). ``cache`` (a
+    SummaryCache shared with other summary models of the same fold) supplies features computed once; without
+    one, features are computed chunk by chunk and dropped. Either way the probabilities are the same.
     """
 
     name = "summary"
     predict_chunk = 65_536
 
-    def __init__(self, seed: int = 0, max_train_windows: int | None = None) -> None:
+    def __init__(self, seed: int = 0, max_train_windows: int | None = None, cache: SummaryCache | None = None) -> None:
         self.seed = seed
         self.max_train_windows = max_train_windows
+        self.cache = cache
         self.degenerate = False
         self.fitted_on = 0
         self.rate_: float | None = None
@@ -134,20 +190,26 @@ class _SummaryBaseline:
         raise NotImplementedError
 
     def _sample(self, train: WindowSet) -> WindowSet:
-        if self.max_train_windows is None or len(train) <= self.max_train_windows:
-            return train
-        keep, _ = train_test_split(np.arange(len(train)), train_size=self.max_train_windows, stratify=train.y,
-                                   random_state=self.seed)
-        return train.subset(np.sort(keep))
+        if self.cache is not None:
+            return self.cache.sample(train, self.max_train_windows, self.seed)
+        keep = stratified_sample(train.y, self.max_train_windows, self.seed)
+        return train if keep is None else train.subset(keep)
+
+    def _features(self, ws: WindowSet) -> np.ndarray:
+        return self.cache.features(ws) if self.cache is not None else summary_features(ws)
+
+    def _fit_model(self, model, x: np.ndarray, y: np.ndarray, val: WindowSet | None):
+        return model.fit(x, y)
 
     def fit(self, train: WindowSet, val: WindowSet | None = None) -> _SummaryBaseline:
-        """Fit on the training windows; ``val`` is accepted for the protocol but unused (no early stop)."""
+        """Fit on (a sample of) the training windows; ``val`` is read only by models that stop early."""
         self.rate_ = _train_rate(train)
         # sklearn refuses one-class targets; a fold without events can still be scored by its rate.
         self.degenerate = bool(np.all(train.y == train.y[0]))
         sample = self._sample(train)
         self.fitted_on = len(sample)
-        self.model_ = None if self.degenerate else self._make().fit(summary_features(sample), sample.y)
+        self.model_ = None if self.degenerate else self._fit_model(self._make(), self._features(sample), sample.y,
+                                                                   val)
         return self
 
     def predict_proba(self, windows: WindowSet) -> np.ndarray:
@@ -156,10 +218,12 @@ class _SummaryBaseline:
         if self.model_ is None:
             return np.full(len(windows), self.rate_, dtype=np.float64)
         positive = list(self.model_.classes_).index(1)
+        shared = self.cache.features(windows) if self.cache is not None else None
         out = np.zeros(len(windows), dtype=np.float64)
         for start in range(0, len(windows), self.predict_chunk):
-            part = windows.subset(np.arange(start, min(start + self.predict_chunk, len(windows))))
-            out[start:start + len(part)] = self.model_.predict_proba(summary_features(part))[:, positive]
+            stop = min(start + self.predict_chunk, len(windows))
+            x = shared[start:stop] if shared is not None else summary_features(windows.subset(np.arange(start, stop)))
+            out[start:stop] = self.model_.predict_proba(x)[:, positive]
         return np.clip(out, 0.0, 1.0)
 
 
@@ -176,15 +240,39 @@ class LogisticBaseline(_SummaryBaseline):
 
 
 class HistGBBaseline(_SummaryBaseline):
-    """Class-balanced histogram gradient boosting on summary features."""
+    """Class-balanced histogram gradient boosting on summary features, stopped early like the LSTM.
+
+    Boosting stops when the class-balanced log loss on the fold's validation windows has not improved for
+    ``patience`` iterations (``max_iter`` at most). Without usable validation windows (none, or one class), or
+    on a scikit-learn too old to take them (before 1.7), scikit-learn holds out a stratified
+    ``validation_fraction`` of the training sample instead. The patience is long because the balanced
+    probabilities keep ranking better (PR-AUC) for a while after their log loss has stopped improving.
+    """
 
     name = "hgb"
+    max_iter = 200
+    patience = 30
+    validation_fraction = 0.1
 
     def _make(self) -> HistGradientBoostingClassifier:
         return HistGradientBoostingClassifier(
-            max_iter=200, learning_rate=0.1, early_stopping=False, class_weight="balanced",
+            max_iter=self.max_iter, learning_rate=0.1, early_stopping=True, n_iter_no_change=self.patience,
+            validation_fraction=self.validation_fraction, scoring="loss", class_weight="balanced",
             random_state=self.seed,
         )
+
+    def _fit_model(self, model: HistGradientBoostingClassifier, x: np.ndarray, y: np.ndarray,
+                   val: WindowSet | None) -> HistGradientBoostingClassifier:
+        if val is None or len(np.unique(val.y)) < 2 or not _FIT_TAKES_VAL:
+            return model.fit(x, y)
+        classes, counts = np.unique(y, return_counts=True)
+        weight = dict(zip(classes.tolist(), (len(y) / (len(classes) * counts)).tolist(), strict=True))
+        # the validation loss weighs the classes as training does (class_weight is not applied to X_val)
+        w_val = np.array([weight.get(c, 0.0) for c in (0, 1)])[val.y.astype(np.int64)]
+        return model.fit(x, y, X_val=self._features(val), y_val=val.y, sample_weight_val=w_val)
+
+
+_FIT_TAKES_VAL = "X_val" in inspect.signature(HistGradientBoostingClassifier.fit).parameters
 
 
 BASELINES: dict[str, Callable[..., WindowModel]] = {
@@ -195,11 +283,13 @@ BASELINES: dict[str, Callable[..., WindowModel]] = {
 }
 
 
-def make_baseline(name: str, seed: int, max_train_windows: int | None = None) -> WindowModel:
-    """A fresh, unfitted baseline by its config name; learned ones fit on at most ``max_train_windows``."""
+def make_baseline(name: str, seed: int, max_train_windows: int | None = None,
+                  cache: SummaryCache | None = None) -> WindowModel:
+    """A fresh, unfitted baseline by its config name; learned ones fit on at most ``max_train_windows`` and read
+    their summary features from ``cache`` when given (share one per fold)."""
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; valid choices: {', '.join(BASELINES)}")
     cls = BASELINES[name]
     if isinstance(cls, type) and issubclass(cls, _SummaryBaseline):
-        return cls(seed=seed, max_train_windows=max_train_windows)
+        return cls(seed=seed, max_train_windows=max_train_windows, cache=cache)
     return cls(seed=seed)

@@ -11,7 +11,7 @@ import torch
 from prefect import get_run_logger, task
 from prefect.runtime import task_run
 
-from lstm_core.baselines import make_baseline
+from lstm_core.baselines import SummaryCache, make_baseline
 from lstm_core.config import PipelineConfig
 from lstm_core.ensemble import BalancedBaggingLSTM, fit_members
 from lstm_core.episodes import RowLabels
@@ -143,14 +143,18 @@ def evaluate_lstm(trained: dict, fold_uri: str, k: int, config: PipelineConfig) 
 @task(name="baselines", task_run_name="baselines-fold-{k}", **COMPUTE_RETRY, **cached("evaluate", "train"))
 @releases_memory
 def evaluate_baselines(fold_uri: str, k: int, config: PipelineConfig) -> dict:
-    """Every baseline, fitted on fold k's (unresampled) training windows and scored on its test windows."""
+    """Every baseline, fitted on fold k's (unresampled) training windows and scored on its test windows.
+
+    The learned ones share one summary-feature cache: each window set's features are computed once, and both
+    fit on the same stratified sample of at most ``evaluate.baseline_max_windows`` training windows."""
     sets, extra = artifacts.get_windowsets(fold_uri)
     labels = RowLabels.from_arrays(extra)
     out, scores = {}, {"y": sets["test"].y, "ends": sets["test"].ends}
+    cache = SummaryCache()
     for name in config.evaluate.baselines:
-        s = evaluate_fold(make_baseline(name, config.train.seed, config.evaluate.baseline_max_windows), sets["train"],
-                          sets["val"], sets["test"], config.evaluate.threshold_metric, calib=sets.get("calib"),
-                          labels=labels, zone_rows=config.evaluate.episode_zone_rows)
+        model = make_baseline(name, config.train.seed, config.evaluate.baseline_max_windows, cache=cache)
+        s = evaluate_fold(model, sets["train"], sets["val"], sets["test"], config.evaluate.threshold_metric,
+                          calib=sets.get("calib"), labels=labels, zone_rows=config.evaluate.episode_zone_rows)
         out[name], scores[name] = {"threshold": s.threshold, "metrics": s.metrics, "episode": s.episode}, s.test_scores
     get_run_logger().info("fold %d: baseline test PR-AUC %s", k,
                           ", ".join(f"{n} {o['metrics']['pr_auc']:.4f}" for n, o in out.items()))

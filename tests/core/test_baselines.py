@@ -11,8 +11,10 @@ from lstm_core.baselines import (
     LogisticBaseline,
     PersistenceBaseline,
     PriorBaseline,
+    SummaryCache,
     WindowModel,
     make_baseline,
+    stratified_sample,
     summary_feature_names,
     summary_features,
 )
@@ -144,8 +146,86 @@ def test_large_training_parts_are_sampled_stratified_and_scored_in_chunks(monkey
     monkeypatch.setattr(LogisticBaseline, "predict_chunk", 7)  # chunked scoring equals one pass
     chunked = model.predict_proba(test)
     monkeypatch.setattr(LogisticBaseline, "predict_chunk", 10_000)
-    np.testing.assert_allclose(chunked, model.predict_proba(test), rtol=0, atol=1e-12)
+    # float32 features: a matrix product may round differently by chunk size, within float32's precision
+    np.testing.assert_allclose(chunked, model.predict_proba(test), rtol=1e-5, atol=1e-9)
     assert make_baseline("hgb", seed=0, max_train_windows=None).fit(train).fitted_on == 1000
+
+
+# ---------------------------------------------------------------- shared float32 features, sampling, early stop
+
+def test_float32_features_match_float64_by_hand() -> None:
+    # two windows (L=4, F=2) over values far from zero, where float32 rounding shows if anything does
+    x = np.array([[[1000.5, -2.0], [1001.0, -1.0], [1003.0, 0.0], [1002.5, 5.0]],
+                  [[0.25, 3.0], [0.5, 3.0], [0.75, 3.0], [1.0, 3.0]]])
+    ws = WindowSet.from_dense(x, y=[0, 1])
+    f32 = summary_features(ws)
+    f64 = summary_features(ws, dtype=np.float64)
+    assert f32.dtype == np.float32 and f64.dtype == np.float64
+    # by hand, window 0 feature 0: mean 1001.75; centred steps -1.5,-0.5,0.5,1.5 (sum of squares 5):
+    # slope = (-1.5·1000.5 - 0.5·1001 + 0.5·1003 + 1.5·1002.5) / 5 = (3 + 1) / 5 = 0.8
+    std0 = np.sqrt(((1000.5 - 1001.75) ** 2 + (1001 - 1001.75) ** 2 + (1003 - 1001.75) ** 2
+                    + (1002.5 - 1001.75) ** 2) / 4)
+    expected0 = [1002.5, 5.0, 1001.75, 0.5, std0, np.std([-2.0, -1.0, 0.0, 5.0]), 1000.5, -2.0, 1003.0, 5.0,
+                 0.8, (1.5 * 5 + 0.5 * 0 - 0.5 * -1 - 1.5 * -2) / 5]
+    expected1 = [1.0, 3.0, 0.625, 3.0, np.std([0.25, 0.5, 0.75, 1.0]), 0.0, 0.25, 3.0, 1.0, 3.0, 0.25, 0.0]
+    np.testing.assert_allclose(f64, [expected0, expected1], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(f32, f64, rtol=1e-6, atol=1e-5)
+
+
+def test_stratified_sample_keeps_both_classes_and_the_base_rate() -> None:
+    y = np.zeros(10_000, np.int8)
+    y[::50] = 1  # 2 % positive: 200 events
+    keep = stratified_sample(y, 1_000, seed=3)
+    assert len(keep) == 1_000 and np.all(np.diff(keep) > 0)  # sorted, no repeats
+    assert int(y[keep].sum()) == 20  # exactly the 2 % base rate
+    assert stratified_sample(y, 10_000, seed=3) is None and stratified_sample(y, None, seed=3) is None
+    # a single event would make a plain stratified split refuse: it is kept, and the rest filled at random
+    one = np.zeros(500, np.int8)
+    one[123] = 1
+    keep = stratified_sample(one, 50, seed=0)
+    assert len(keep) == 50 and 123 in keep and int(one[keep].sum()) == 1
+
+
+def test_hgb_stops_early_on_an_easy_problem() -> None:
+    train, val = planted(2_000, seed=20), planted(500, seed=21)
+    model = HistGBBaseline(seed=0).fit(train, val)
+    assert model.model_.do_early_stopping_
+    assert 1 <= model.model_.n_iter_ < HistGBBaseline.max_iter  # the validation loss stopped improving early
+    # without validation windows sklearn holds out part of the training sample; on labels that are pure noise
+    # its held-out loss stops improving within a few rounds
+    noise = WindowSet.from_dense(np.random.default_rng(23).normal(size=(2_000, 6, 2)),
+                                 y=(np.random.default_rng(24).random(2_000) < 0.2).astype(np.int8))
+    alone = HistGBBaseline(seed=0).fit(noise)
+    assert alone.model_.do_early_stopping_ and alone.model_.n_iter_ < 50
+    test = planted(500, seed=22)
+    assert score_metrics(test.y, model.predict_proba(test), 0.5)["pr_auc"] > 0.9
+
+
+@pytest.mark.parametrize("name", ["logistic", "hgb"])
+def test_shared_features_give_the_same_probabilities_as_window_sets(name: str, monkeypatch) -> None:
+    train, val, test = planted(3_000, seed=30), planted(400, seed=31), planted(700, seed=32)
+    plain = make_baseline(name, seed=0, max_train_windows=1_000).fit(train, val)
+    cache = SummaryCache()
+    shared = make_baseline(name, seed=0, max_train_windows=1_000, cache=cache).fit(train, val)
+    assert shared.fitted_on == plain.fitted_on == 1_000
+    monkeypatch.setattr(type(plain), "predict_chunk", 128)  # the plain path summarises chunk by chunk
+    np.testing.assert_allclose(shared.predict_proba(test), plain.predict_proba(test), rtol=1e-6, atol=1e-9)
+
+
+def test_one_cache_computes_each_window_set_once(monkeypatch) -> None:
+    import lstm_core.baselines as b
+
+    calls: list[int] = []
+    real = b.summary_features
+    monkeypatch.setattr(b, "summary_features", lambda ws, *a, **k: (calls.append(len(ws)), real(ws, *a, **k))[1])
+    train, val, test = planted(3_000, seed=40), planted(400, seed=41), planted(700, seed=42)
+    cache = SummaryCache()
+    for name in ("logistic", "hgb"):
+        model = make_baseline(name, seed=0, max_train_windows=1_000, cache=cache).fit(train, val)
+        model.predict_proba(val)
+        model.predict_proba(test)
+    # the sample (1,000 of the 3,000 training windows), val and test: once each, for both models
+    assert sorted(calls) == [400, 700, 1_000]
 
 
 # ---------------------------------------------------------------- label_delay moves persistence
