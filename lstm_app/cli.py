@@ -4,6 +4,8 @@ Every flag overrides the matching field of ``--config FILE.yaml``; the YAML mirr
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -50,34 +52,85 @@ FLAG_FIELDS = {
     "parallel": "tune.parallel",
 }
 
-ConfigOpt = typer.Option(None, "--config", help="YAML file mirroring the config tree (data:, window:, train: ...).")
-DataOpt = typer.Option(None, "--data", help="CSV or Parquet file.")
-TimeOpt = typer.Option(None, "--time-col", help="Time column (datetimes or integer steps).")
-EntityOpt = typer.Option(None, "--entity-col", help="Entity column (machine, station); optional.")
-FeaturesOpt = typer.Option(None, "--features", help="Comma-separated feature columns (default: all other numeric).")
-LabelOpt = typer.Option(None, "--label-col", help="0/1 label per row (label mode).")
-EventOpt = typer.Option(None, "--event-col", help="0/1 event per row (event mode, with --horizon).")
-HorizonOpt = typer.Option(None, "--horizon", help="Event mode: warn this many rows ahead.")
-LookaheadOpt = typer.Option(None, "--label-lookahead", help="Label mode: rows past its own that a label looks at.")
-WindowOpt = typer.Option(None, "--window", help="Window length in rows, or auto (from the autocorrelation of "
-                         "the rows before the first test block).")
-GapOpt = typer.Option(None, "--max-gap", help="Drop windows spanning a larger time gap ('2h', or steps).")
-SepOpt = typer.Option(None, "--sep", help="CSV delimiter (default ',').")
-MaxMbOpt = typer.Option(None, "--max-file-mb", help="Refuse larger files (default 1024 MB).")
-MissingOpt = typer.Option(None, "--missing", help="Missing feature values: error (default) | ffill | drop.")
-MinPosOpt = typer.Option(None, "--min-positives", help="Positive windows each fold's training and test part needs.")
-ExecutorOpt = typer.Option(None, "--executor", help="local (default: tasks one after another) | dask (folds in parallel).")
-DaskAddressOpt = typer.Option(None, "--dask-address", help="With --executor dask: an existing scheduler, "
-                              "tcp://host:8786 (default: a LocalCluster for this run).")
+# Every flag shared by train, compare-resampling, tune and validate, declared once: (type, typer option).
+OPTIONS: dict[str, tuple[Any, Any]] = {
+    "config": (Optional[Path], typer.Option(None, "--config", help="YAML file mirroring the config tree (data:, "
+                                            "window:, train: ...).")),
+    "data": (Optional[str], typer.Option(None, "--data", help="CSV or Parquet file.")),
+    "time_col": (Optional[str], typer.Option(None, "--time-col", help="Time column (datetimes or integer steps).")),
+    "entity_col": (Optional[str], typer.Option(None, "--entity-col", help="Entity column (machine, station); "
+                                               "optional.")),
+    "features": (Optional[str], typer.Option(None, "--features", help="Comma-separated feature columns (default: "
+                                             "all other numeric).")),
+    "label_col": (Optional[str], typer.Option(None, "--label-col", help="0/1 label per row (label mode).")),
+    "event_col": (Optional[str], typer.Option(None, "--event-col", help="0/1 event per row (event mode, with "
+                                              "--horizon).")),
+    "horizon": (Optional[int], typer.Option(None, "--horizon", help="Event mode: warn this many rows ahead.")),
+    "label_lookahead": (Optional[int], typer.Option(None, "--label-lookahead", help="Label mode: rows past its "
+                                                    "own that a label looks at.")),
+    "window": (Optional[str], typer.Option(None, "--window", help="Window length in rows, or auto (from the "
+                                           "autocorrelation of the rows before the first test block).")),
+    "max_gap": (Optional[str], typer.Option(None, "--max-gap", help="Drop windows spanning a larger time gap "
+                                            "('2h', or steps).")),
+    "sep": (Optional[str], typer.Option(None, "--sep", help="CSV delimiter (default ',').")),
+    "max_file_mb": (Optional[float], typer.Option(None, "--max-file-mb", help="Refuse larger files (default "
+                                                  "1024 MB).")),
+    "missing": (Optional[str], typer.Option(None, "--missing", help="Missing feature values: error (default) | "
+                                            "ffill | drop.")),
+    "min_positives": (Optional[int], typer.Option(None, "--min-positives", help="Positive windows each fold's "
+                                                  "training and test part needs.")),
+    "folds": (Optional[int], typer.Option(None, "--folds", help="Walk-forward folds.")),
+    "split_by": (Optional[str], typer.Option(None, "--split-by", help="time | entity")),
+    "embargo": (Optional[int], typer.Option(None, "--embargo", help="Extra rows purged before each later part.")),
+    "resample": (Optional[str], typer.Option(None, "--resample", help=" | ".join(STRATEGIES))),
+    "epochs": (Optional[int], typer.Option(None, "--epochs")),
+    "batch_size": (Optional[int], typer.Option(None, "--batch-size")),
+    "device": (Optional[str], typer.Option(None, "--device", help="auto | cpu | cuda")),
+    "seed": (Optional[int], typer.Option(None, "--seed")),
+    "experiment": (Optional[str], typer.Option(None, "--experiment", help="MLflow experiment.")),
+    "executor": (Optional[str], typer.Option(None, "--executor", help="local (default: tasks one after another) "
+                                             "| dask (folds in parallel).")),
+    "dask_address": (Optional[str], typer.Option(None, "--dask-address", help="With --executor dask: an existing "
+                                                 "scheduler, tcp://host:8786 (default: a LocalCluster for this run).")),
+}
+DATA = ("config", "data", "time_col", "entity_col", "features", "label_col", "event_col", "horizon",
+        "label_lookahead", "window", "max_gap", "sep", "max_file_mb", "missing", "min_positives")
+SPLIT = ("folds", "split_by", "embargo")
+TRAINING = ("epochs", "batch_size", "device", "seed", "experiment", "executor", "dask_address")
 
 
-def build_config(config: Optional[Path], **flags: Any) -> PipelineConfig:
-    """The YAML file, then every flag given on the command line on top."""
-    overrides = {FLAG_FIELDS[k]: v for k, v in flags.items() if v is not None}
+def with_options(*names: str):
+    """Add the shared ``OPTIONS`` called ``names`` to a command, before its own parameters. The command receives
+    them as one dict, ``flags``; a parameter the command declares itself (with its own help) takes precedence."""
+
+    def wrap(fn):
+        signature = inspect.signature(fn, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.name != "flags"]
+        added = [n for n in names if n not in signature.parameters]
+        extra = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=OPTIONS[n][1],
+                                   annotation=OPTIONS[n][0]) for n in added]
+
+        @functools.wraps(fn)
+        def command(**kwargs: Any) -> Any:
+            return fn(**{k: v for k, v in kwargs.items() if k not in added},
+                      flags={n: kwargs[n] for n in names if n in kwargs})
+
+        del command.__wrapped__  # typer reads the signature below, not the wrapped one
+        command.__signature__ = signature.replace(parameters=extra + [  # shared flags first in --help
+            p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own])
+        command.__annotations__ = {p.name: p.annotation for p in command.__signature__.parameters.values()}
+        return command
+
+    return wrap
+
+
+def build_config(flags: dict[str, Any]) -> PipelineConfig:
+    """The YAML file (``flags['config']``), then every other flag given on the command line on top."""
+    overrides = {FLAG_FIELDS[k]: v for k, v in flags.items() if k in FLAG_FIELDS and v is not None}
     if isinstance(overrides.get("data.features"), str):
         overrides["data.features"] = [c.strip() for c in overrides["data.features"].split(",") if c.strip()]
     try:
-        return load_config(config, overrides)
+        return load_config(flags.get("config"), overrides)
     except (ValueError, OSError) as exc:
         _fail(f"invalid configuration: {exc}")
 
@@ -115,65 +168,37 @@ def _write_json(path: Optional[Path], result: dict, what: str) -> None:
 
 
 @app.command()
+@with_options(*DATA, *SPLIT, "resample", *TRAINING)
 def train(
-    config: Optional[Path] = ConfigOpt, data: Optional[str] = DataOpt, time_col: Optional[str] = TimeOpt,
-    entity_col: Optional[str] = EntityOpt, features: Optional[str] = FeaturesOpt, label_col: Optional[str] = LabelOpt,
-    event_col: Optional[str] = EventOpt, horizon: Optional[int] = HorizonOpt,
-    label_lookahead: Optional[int] = LookaheadOpt, window: Optional[str] = WindowOpt,
-    max_gap: Optional[str] = GapOpt,
-    folds: Optional[int] = typer.Option(None, "--folds", help="Walk-forward folds."),
-    split_by: Optional[str] = typer.Option(None, "--split-by", help="time | entity"),
-    embargo: Optional[int] = typer.Option(None, "--embargo", help="Extra rows purged before each later part."),
-    resample: Optional[str] = typer.Option(None, "--resample", help=" | ".join(STRATEGIES)),
-    epochs: Optional[int] = typer.Option(None, "--epochs"), batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda"),
-    seed: Optional[int] = typer.Option(None, "--seed"),
+    flags: dict,
     model_name: Optional[str] = typer.Option(None, "--model-name", help="Registered model name."),
-    experiment: Optional[str] = typer.Option(None, "--experiment", help="MLflow experiment."),
     summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Write the run summary here."),
     run_name: Optional[str] = typer.Option(None, "--run-name", help="Name of the run in Prefect and MLflow "
                                            "(default: file, window, strategy and start minute)."),
-    sep: Optional[str] = SepOpt, max_file_mb: Optional[float] = MaxMbOpt, missing: Optional[str] = MissingOpt,
-    min_positives: Optional[int] = MinPosOpt,
-    executor: Optional[str] = ExecutorOpt, dask_address: Optional[str] = DaskAddressOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Walk-forward evaluation of an LSTM against baselines on your data, then register the final model."""
-    flags = {k: v for k, v in locals().items() if k in FLAG_FIELDS}
-    cfg = build_config(config, **flags)
+    cfg = build_config({**flags, "model_name": model_name})
     summary = _run_training(cfg, run_name)
     _write_json(summary_json, summary, "summary")
     _say(summary, as_json, _training_answer(summary, cfg))
 
 
 @app.command("compare-resampling")
+@with_options(*DATA, *SPLIT, *TRAINING)
 def compare_resampling(
-    config: Optional[Path] = ConfigOpt, data: Optional[str] = DataOpt, time_col: Optional[str] = TimeOpt,
-    entity_col: Optional[str] = EntityOpt, features: Optional[str] = FeaturesOpt, label_col: Optional[str] = LabelOpt,
-    event_col: Optional[str] = EventOpt, horizon: Optional[int] = HorizonOpt,
-    label_lookahead: Optional[int] = LookaheadOpt, window: Optional[str] = WindowOpt,
-    max_gap: Optional[str] = GapOpt,
+    flags: dict,
     strategies: str = typer.Option("none,class_weight,smote", "--strategies",
                                    help="Comma-separated, from: " + ", ".join(STRATEGIES)),
-    folds: Optional[int] = typer.Option(None, "--folds", help="Walk-forward folds."),
-    split_by: Optional[str] = typer.Option(None, "--split-by", help="time | entity"),
-    embargo: Optional[int] = typer.Option(None, "--embargo", help="Extra rows purged before each later part."),
-    epochs: Optional[int] = typer.Option(None, "--epochs"), batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda"),
-    seed: Optional[int] = typer.Option(None, "--seed"),
-    experiment: Optional[str] = typer.Option(None, "--experiment", help="MLflow experiment."),
     summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Write the comparison here."),
     run_name: Optional[str] = typer.Option(None, "--run-name", help="Name of the comparison in Prefect and MLflow "
                                            "(default: file, window and start minute)."),
-    sep: Optional[str] = SepOpt, max_file_mb: Optional[float] = MaxMbOpt, missing: Optional[str] = MissingOpt,
-    min_positives: Optional[int] = MinPosOpt,
-    executor: Optional[str] = ExecutorOpt, dask_address: Optional[str] = DaskAddressOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Run the same walk-forward folds once per imbalance strategy and compare them with the best baseline."""
     from lstm_app import runner
 
-    cfg = build_config(config, **{k: v for k, v in locals().items() if k in FLAG_FIELDS})
+    cfg = build_config(flags)
     chosen = list(dict.fromkeys(s.strip() for s in strategies.split(",") if s.strip()))
     unknown = [s for s in chosen if s not in STRATEGIES]
     if unknown or not chosen:
@@ -190,39 +215,26 @@ def compare_resampling(
 
 
 @app.command()
+@with_options(*DATA, *SPLIT, "resample", *TRAINING)
 def tune(
-    config: Optional[Path] = ConfigOpt, data: Optional[str] = DataOpt, time_col: Optional[str] = TimeOpt,
-    entity_col: Optional[str] = EntityOpt, features: Optional[str] = FeaturesOpt, label_col: Optional[str] = LabelOpt,
-    event_col: Optional[str] = EventOpt, horizon: Optional[int] = HorizonOpt,
-    label_lookahead: Optional[int] = LookaheadOpt,
+    flags: dict,
     window: Optional[str] = typer.Option(None, "--window", help="Window length in rows, or auto (from the "
                                          "autocorrelation); the trial 0 length, beside tune.window's choices."),
-    max_gap: Optional[str] = GapOpt,
     trials: Optional[int] = typer.Option(None, "--trials", help="Trials to run (default tune.trials); the first is "
                                          "the config as given."),
     parallel: Optional[int] = typer.Option(None, "--parallel", help="Trials trained at once (tune.parallel; "
                                            "in parallel with --executor dask)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the best config here as YAML (default: "
                                        "tuning/<run>-best.yaml under the pipeline home)."),
-    folds: Optional[int] = typer.Option(None, "--folds", help="Walk-forward folds."),
-    split_by: Optional[str] = typer.Option(None, "--split-by", help="time | entity"),
-    embargo: Optional[int] = typer.Option(None, "--embargo", help="Extra rows purged before each later part."),
-    resample: Optional[str] = typer.Option(None, "--resample", help=" | ".join(STRATEGIES)),
-    epochs: Optional[int] = typer.Option(None, "--epochs"), batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda"),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seeds training and the TPE sampler."),
-    experiment: Optional[str] = typer.Option(None, "--experiment", help="MLflow experiment."),
     summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Write every trial and the best here."),
-    sep: Optional[str] = SepOpt, max_file_mb: Optional[float] = MaxMbOpt, missing: Optional[str] = MissingOpt,
-    min_positives: Optional[int] = MinPosOpt,
-    executor: Optional[str] = ExecutorOpt, dask_address: Optional[str] = DaskAddressOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Search network settings by mean validation PR-AUC over the walk-forward folds (never a test part);
-    write the best config as YAML for train --config."""
+    """Search network settings by mean validation PR-AUC over inner walk-forward folds cut before the first
+    outer test block (no test window is read); write the best config as YAML for train --config."""
     from lstm_app import tuning
 
-    cfg = build_config(config, **{k: v for k, v in locals().items() if k in FLAG_FIELDS})
+    cfg = build_config({**flags, "parallel": parallel})
     if cfg.data.path is None:
         _fail("no data: pass --data FILE or set data.path in --config")
     if trials is not None and trials < 1:
@@ -233,18 +245,11 @@ def tune(
 
 
 @app.command()
+@with_options(*DATA, *SPLIT)
 def validate(
-    config: Optional[Path] = ConfigOpt, data: Optional[str] = DataOpt, time_col: Optional[str] = TimeOpt,
-    entity_col: Optional[str] = EntityOpt, features: Optional[str] = FeaturesOpt, label_col: Optional[str] = LabelOpt,
-    event_col: Optional[str] = EventOpt, horizon: Optional[int] = HorizonOpt,
-    label_lookahead: Optional[int] = LookaheadOpt,
+    flags: dict,
     window: Optional[str] = typer.Option(None, "--window", help="Window length in rows, or auto."),
-    max_gap: Optional[str] = GapOpt,
     folds: Optional[int] = typer.Option(None, "--folds", help="Walk-forward folds (for the fold dry run)."),
-    split_by: Optional[str] = typer.Option(None, "--split-by", help="time | entity"),
-    embargo: Optional[int] = typer.Option(None, "--embargo", help="Extra rows purged before each later part."),
-    sep: Optional[str] = SepOpt, max_file_mb: Optional[float] = MaxMbOpt, missing: Optional[str] = MissingOpt,
-    min_positives: Optional[int] = MinPosOpt,
     docs: Optional[Path] = typer.Option(None, "--docs", help="Also write GX Data Docs (HTML) into this folder."),
 ) -> None:
     """Run the data contract and a dry run of the folds; print the checks; exit 0 when the contract holds."""
@@ -253,7 +258,7 @@ def validate(
     from lstm_core.data import read_table, resolve_spec
     from lstm_pipeline.contract import fold_checks, run_contract
 
-    cfg = build_config(config, **{k: v for k, v in locals().items() if k in FLAG_FIELDS})
+    cfg = build_config(flags)
     if cfg.data.path is None:
         _fail("no data: pass --data FILE or set data.path in --config")
     try:
@@ -359,7 +364,7 @@ def serve(
     from lstm_app import serve as serving
     from lstm_core.config import ScoreConfig
 
-    cfg = build_config(config)
+    cfg = build_config({"config": config})
     params = ScoreConfig(data=score_data, model_name=model_name, alias=alias)
     try:
         deployments = serving.build_deployments(cfg, params, cron, score_cron, timezone, schedule=not no_schedule)

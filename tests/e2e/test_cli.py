@@ -109,6 +109,6 @@ def test_config_file_and_flags_merge(tmp_path):
 
     cfg_file = tmp_path / "my.yaml"
     cfg_file.write_text("data:\n  time_col: ts\n  label_col: y\ntrain:\n  epochs: 30\n  lr: 0.01\n")
-    cfg = build_config(cfg_file, epochs=3, features="a, b")
+    cfg = build_config({"config": cfg_file, "epochs": 3, "features": "a, b"})
     assert (cfg.train.epochs, cfg.train.lr, cfg.data.time_col) == (3, 0.01, "ts")
     assert cfg.data.features == ["a", "b"]
