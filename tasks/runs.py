@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 from prefect import get_run_logger, task
 
 from lstm_core.config import PipelineConfig
-from lstm_pipeline import tracking
+from lstm_pipeline import artifacts, report, tracking
 from lstm_pipeline.execution import releases_memory
 from tasks.policy import IO_RETRY
-from tasks.tracking import start_run
 
 RESUME_TAG = "pipeline.resume_key"
 UNFINISHED = ("RUNNING", "FAILED", "KILLED")
@@ -20,6 +20,18 @@ def resume_key(config: PipelineConfig, loaded: dict) -> str:
     """Same data and same config (where the run executes aside) give the same key."""
     tree = config.model_dump(mode="json", exclude={"execution"})
     return hashlib.sha256(json.dumps([loaded["fingerprint"]["hash"], tree], sort_keys=True).encode()).hexdigest()
+
+
+def _start(config: PipelineConfig, loaded: dict) -> str:
+    """A new parent MLflow run: flattened config plus the data fingerprint as params, the dataset as input."""
+    fp = loaded["fingerprint"]
+    params = {**config.flat(), **{f"data.fingerprint.{k}": v for k, v in fp.items()},
+              "data.features_resolved": ",".join(loaded["features"])}
+    run_id = tracking.start_run(config.register.experiment, report.run_name(config), params,
+                                {"pipeline": "training_pipeline", "data.hash": fp["hash"]})
+    tracking.log_dataset(run_id, artifacts.get_table(loaded["table_uri"]), str(config.data.path),
+                         Path(str(config.data.path)).name, config.data.target_col, fp["hash"])
+    return run_id
 
 
 @task(name="open-run", **IO_RETRY)
@@ -42,6 +54,6 @@ def open_run(config: PipelineConfig, loaded: dict) -> str:
         get_run_logger().info("resuming MLflow run %s (was %s); finished stages come from the cache",
                               run.info.run_id, run.info.status)
         return run.info.run_id
-    run_id = start_run.fn(config, loaded)
+    run_id = _start(config, loaded)
     client.set_tag(run_id, RESUME_TAG, key)
     return run_id

@@ -27,20 +27,6 @@ from lstm_pipeline.execution import releases_memory
 from tasks.policy import COMPUTE_RETRY, IO_RETRY
 
 
-@task(name="start-run", **IO_RETRY)
-@releases_memory
-def start_run(config: PipelineConfig, loaded: dict) -> str:
-    """Open the parent MLflow run: flattened config plus the data fingerprint as params."""
-    fp = loaded["fingerprint"]
-    params = {**config.flat(), **{f"data.fingerprint.{k}": v for k, v in fp.items()},
-              "data.features_resolved": ",".join(loaded["features"])}
-    run_id = tracking.start_run(config.register.experiment, report.run_name(config), params,
-                                {"pipeline": "training_pipeline", "data.hash": fp["hash"]})
-    tracking.log_dataset(run_id, artifacts.get_table(loaded["table_uri"]), str(config.data.path),
-                         Path(str(config.data.path)).name, config.data.target_col, fp["hash"])
-    return run_id
-
-
 @task(name="log-fold", task_run_name="log-fold-{k}", **IO_RETRY)
 @releases_memory
 def log_fold(run_id: str, config: PipelineConfig, k: int, summary: dict, resampled: dict, trained: dict,

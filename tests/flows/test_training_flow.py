@@ -239,7 +239,7 @@ def test_contract_drops_constant_features_and_the_policy_fills_holes(tmp_path, h
     from prefect import flow
 
     from tasks.data import load_data, validate_data, window_data
-    from tasks.tracking import start_run
+    from tasks.runs import open_run
     from tests.conftest import make_telemetry
 
     frame = make_telemetry().assign(const=1.5)
@@ -251,7 +251,7 @@ def test_contract_drops_constant_features_and_the_policy_fills_holes(tmp_path, h
     @flow
     def validate_and_window():
         loaded = load_data(config)
-        run_id = start_run(config, loaded)
+        run_id = open_run(config, loaded)
         checked = validate_data(loaded, run_id, config)
         return run_id, checked, window_data(checked, config, run_id)
 
