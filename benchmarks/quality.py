@@ -38,12 +38,12 @@ import yaml
 from lstm_core.baselines import make_baseline
 from lstm_core.config import PipelineConfig, load_config
 from lstm_core.data import resolve_spec, to_series
+from lstm_core.ensemble import fit_model
 from lstm_core.evaluate import evaluate_fold
 from lstm_core.metrics import score_metrics
 from lstm_core.resample import resample
 from lstm_core.scoring import fit_final
 from lstm_core.splits import fit_scaler, fold_windows, make_folds, scale_rows
-from lstm_core.train import LSTMWindowModel, fit_lstm
 from lstm_core.windows import make_windows, window_set
 
 SETS = ("cmapss", "beijing", "summary", "order")
@@ -154,9 +154,8 @@ def run_set(bench: Bench, log=print) -> dict[str, Any]:
         fw = fold_windows(series, index, fold, length)
         res = resample(fw.train, cfg.resample, cfg.train.seed)
         started = time.perf_counter()
-        lstm = LSTMWindowModel(cfg.model, cfg.train, res.pos_weight)
-        lstm.result = fit_lstm(res.windows, fw.val, cfg.model, cfg.train, res.pos_weight)
-        r = lstm.result
+        lstm = fit_model(res.windows, fw.val, cfg.model, cfg.train, cfg.resample, res.pos_weight)
+        r = lstm.results[0]
         s = evaluate_fold(lstm, fw.train, fw.val, fw.test, cfg.evaluate.threshold_metric, fit=False)
         per_model.setdefault("lstm", []).append({**s.metrics, "threshold": s.threshold})
         trained.append({"best_step": r.best_step, "schedule_steps": r.schedule_steps, "threshold": s.threshold,

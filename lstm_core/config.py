@@ -250,6 +250,13 @@ class ModelConfig(_Section):
         "and least-squares slope (the summaries the logistic baseline is fitted on), joined with the last state "
         "(or the attention context). False: the head reads the recurrent state only.",
     )
+    ensemble_seeds: int = Field(
+        1, ge=1,
+        description="Seed ensemble: this many LSTMs trained on the same windows from seeds train.seed, "
+        "train.seed+1, ... (initial weights, batch order, noise), their probabilities averaged; each costs one "
+        "network's training time. 1: one network. With resample.strategy=balanced_bagging the members already "
+        "differ in seed and draw, and this is not used.",
+    )
 
 
 class TrainConfig(_Section):

@@ -73,8 +73,8 @@ FoldModel = LSTMWindowModel | BalancedBaggingLSTM  # what fit_model returns: one
 
 def model_from(results: list[TrainResult], model_cfg: ModelConfig, train_cfg: TrainConfig,
                resample_cfg: ResampleConfig) -> FoldModel:
-    """The fitted model behind the window-model protocol: one result is the single LSTM, more are the members
-    of a balanced-bagging ensemble."""
+    """The fitted model behind the window-model protocol: one result is the single LSTM; more are averaged (the
+    members of a balanced-bagging or a seed ensemble)."""
     if len(results) > 1 or resample_cfg.strategy == "balanced_bagging":
         ensemble = BalancedBaggingLSTM(model_cfg, train_cfg, resample_cfg)
         ensemble.results = list(results)
@@ -95,6 +95,22 @@ def fit_model(train: WindowSet, val: WindowSet | None, model_cfg: ModelConfig, t
     if resample_cfg.strategy == "balanced_bagging":
         results = fit_members(train, val, model_cfg, train_cfg, resample_cfg, checkpoint_for=checkpoint_for, **budget)
     else:
-        checkpoint = None if checkpoint_for is None else checkpoint_for(1)
-        results = [fit_lstm(train, val, model_cfg, train_cfg, pos_weight, checkpoint=checkpoint, **budget)]
+        results = fit_seeds(train, val, model_cfg, train_cfg, pos_weight, checkpoint_for=checkpoint_for, **budget)
     return model_from(results, model_cfg, train_cfg, resample_cfg)
+
+
+def fit_seeds(train: WindowSet, val: WindowSet | None, model_cfg: ModelConfig, train_cfg: TrainConfig,
+              pos_weight: float | None = None, *, epochs: int | None = None, on_epoch: EpochCallback | None = None,
+              checkpoint_for: Callable[[int], Checkpointer] | None = None, steps: int | None = None,
+              schedule_steps: int | None = None) -> list[TrainResult]:
+    """``model_cfg.ensemble_seeds`` LSTMs on the same windows, network i from seed ``train_cfg.seed + i`` (its
+    initial weights, batch order and noise); the first is exactly the single LSTM. Averaged by ``model_from``."""
+    results = []
+    for i in range(model_cfg.ensemble_seeds):
+        member_cfg = train_cfg.model_copy(update={"seed": train_cfg.seed + i})
+        report = on_epoch if on_epoch is None or model_cfg.ensemble_seeds == 1 else (
+            lambda row, i=i: on_epoch({**row, "member": i + 1}))
+        checkpoint = None if checkpoint_for is None else checkpoint_for(i + 1)
+        results.append(fit_lstm(train, val, model_cfg, member_cfg, pos_weight, epochs=epochs, on_epoch=report,
+                                checkpoint=checkpoint, steps=steps, schedule_steps=schedule_steps))
+    return results

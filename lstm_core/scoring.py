@@ -201,7 +201,7 @@ def fit_final(series: Series, index: WindowIndex, cfg: PipelineConfig, epochs: i
     results = fit_model(res.windows, None, cfg.model, cfg.train, cfg.resample, res.pos_weight, epochs=epochs,
                         steps=steps, schedule_steps=schedule_steps, on_epoch=on_epoch).results
     nets = [rebuild_network(r.state_dict, r.n_features, cfg.model) for r in results]
-    net: nn.Module | list[nn.Module] = nets if cfg.resample.strategy == "balanced_bagging" else nets[0]
+    net: nn.Module | list[nn.Module] = nets if len(nets) > 1 else nets[0]
     result = results[0]
     evaluation: dict = {}
     if len(held):

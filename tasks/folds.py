@@ -13,12 +13,12 @@ from prefect.runtime import task_run
 
 from lstm_core.baselines import SummaryCache, make_baseline
 from lstm_core.config import PipelineConfig
-from lstm_core.ensemble import BalancedBaggingLSTM, fit_members
+from lstm_core.ensemble import FoldModel, fit_model, model_from
 from lstm_core.episodes import RowLabels
 from lstm_core.evaluate import evaluate_fold
 from lstm_core.resample import resample
 from lstm_core.splits import fold_windows
-from lstm_core.train import LSTMWindowModel, TrainResult, fit_lstm
+from lstm_core.train import TrainResult
 from lstm_pipeline import artifacts, progress, report, workspace
 from lstm_pipeline.execution import releases_memory
 from tasks.policy import COMPUTE_RETRY, TRAIN_RETRY, cached
@@ -89,12 +89,8 @@ def train_fold(resampled: dict, fold_uri: str, k: int, config: PipelineConfig) -
     train = artifacts.get_windowsets(resampled["train_uri"], held={fold_uri: val.rows})[0]["train"]
     on_epoch = lambda row: progress.report("epoch", fold=k, **row)  # noqa: E731
     checkpoint_for = _checkpoints(resampled, fold_uri, k, config, batch)
-    if resampled["info"]["strategy"] == "balanced_bagging":
-        results = fit_members(train, val, config.model, train_cfg, config.resample, on_epoch=on_epoch,
-                              checkpoint_for=checkpoint_for)
-    else:
-        results = [fit_lstm(train, val, config.model, train_cfg, resampled["pos_weight"], on_epoch=on_epoch,
-                            checkpoint=checkpoint_for(1))]
+    results = fit_model(train, val, config.model, train_cfg, config.resample, resampled["pos_weight"],
+                        on_epoch=on_epoch, checkpoint_for=checkpoint_for).results
     for i, r in enumerate(results, 1):
         logger.info("fold %d%s: best at step %d (evaluation %d of %d, budget %d steps), validation PR-AUC %.4f, "
                     "%.1f s on %s", k, f" member {i}" if len(results) > 1 else "", r.best_step, r.best_epoch,
@@ -110,16 +106,10 @@ def train_fold(resampled: dict, fold_uri: str, k: int, config: PipelineConfig) -
     return out
 
 
-def fold_model(trained: dict, config: PipelineConfig) -> LSTMWindowModel | BalancedBaggingLSTM:
-    """The fitted LSTM (or ensemble) a train task stored."""
+def fold_model(trained: dict, config: PipelineConfig) -> FoldModel:
+    """The fitted LSTM (or the averaged networks of an ensemble) a train task stored."""
     results = [TrainResult(**r) for r in artifacts.get_torch(trained["model_uri"])]
-    if len(results) > 1:
-        ensemble = BalancedBaggingLSTM(config.model, config.train, config.resample)
-        ensemble.results = results
-        return ensemble
-    model = LSTMWindowModel(config.model, config.train)
-    model.result = results[0]
-    return model
+    return model_from(results, config.model, config.train, config.resample)
 
 
 @task(name="evaluate", task_run_name="evaluate-fold-{k}", **COMPUTE_RETRY,

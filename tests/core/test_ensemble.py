@@ -100,3 +100,21 @@ def test_bagging_estimators_sets_the_member_count(k: int) -> None:
     cfg = BAG.model_copy(update={"bagging_estimators": k})
     results = fit_members(planted(60, 5), None, TINY, TRAIN, cfg, epochs=1)
     assert len(results) == k
+
+
+def test_a_seed_ensemble_averages_networks_from_consecutive_seeds_and_its_first_is_the_single_lstm() -> None:
+    from lstm_core.ensemble import fit_model
+
+    train, val, test = planted(120, 0), planted(40, 1), planted(50, 2)
+    seeds = TINY.model_copy(update={"ensemble_seeds": 3})
+    seen: list[dict] = []
+    model = fit_model(train, val, seeds, TRAIN, ResampleConfig(), pos_weight=2.0, on_epoch=seen.append)
+    assert len(model.results) == 3 and [row["member"] for row in seen] == [1, 1, 2, 2, 3, 3]
+    for i, result in enumerate(model.results):
+        alone = fit_lstm(train, val, TINY, TRAIN.model_copy(update={"seed": TRAIN.seed + i}), 2.0)
+        assert result.history == alone.history  # same windows, pos_weight and budget; only the seed moves
+    members = [predict_proba(build_model(r, TINY), test, "cpu") for r in model.results]
+    assert not np.allclose(members[0], members[1])
+    np.testing.assert_allclose(model.predict_proba(test), np.mean(members, axis=0))
+    single = fit_model(train, val, TINY, TRAIN, ResampleConfig(), pos_weight=2.0)
+    assert len(single.results) == 1 and single.results[0].history == model.results[0].history
