@@ -9,7 +9,6 @@ from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.common import prologue, results, submit_baselines, submit_lstm, submit_prepare
-from lstm_core.autocorr import with_length
 from lstm_core.config import PipelineConfig, Strategy
 from lstm_core.data import DataError
 from lstm_pipeline import naming, progress
@@ -22,13 +21,6 @@ from tasks.tracking import finish_run
 def _derived_name(parameters: dict) -> str:
     config = parameters["config"]
     return compare_run_name(config if isinstance(config, PipelineConfig) else PipelineConfig.model_validate(config))
-
-
-def with_strategy(config: PipelineConfig, strategy: str) -> PipelineConfig:
-    """The same config with another imbalance strategy (validated like any config)."""
-    tree = config.model_dump(mode="json")
-    tree["resample"]["strategy"] = strategy
-    return PipelineConfig.model_validate(tree)
 
 
 def _strategy_outcome(run_id: str, config: PipelineConfig, strategy: str, folds: dict[int, dict]) -> dict:
@@ -62,10 +54,10 @@ def compare_resampling(config: PipelineConfig, strategies: list[Strategy]) -> di
     run_id = start_comparison(config, loaded, strategies)
     try:
         loaded, windows, split = prologue(loaded, run_id, config)
-        config = with_length(config, windows["length"])  # window: auto, resolved once by the window stage
+        config = config.with_values({"window.length": windows["length"]})  # window: auto, resolved once by the window stage
         prepared = submit_prepare(windows, split, config)
         baselines = {k: submit_baselines(uri, k, config) for k, uri in prepared.items()}
-        configs = {s: with_strategy(config, s) for s in strategies}
+        configs = {s: config.with_values({"resample.strategy": s}) for s in strategies}
         submitted = {s: {k: submit_lstm(uri, k, configs[s], s) for k, uri in prepared.items()} for s in strategies}
         folds = [{"k": s["fold"], "summary": s, "fold_uri": prepared[s["fold"]].result(),
                   "baselines": baselines[s["fold"]].result()} for s in split["folds"]]

@@ -5,7 +5,6 @@ from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.common import prologue, results, submit_baselines, submit_lstm, submit_prepare
-from lstm_core.autocorr import with_length
 from lstm_core.config import PipelineConfig
 from lstm_pipeline import home_lock, naming, progress, settings
 from lstm_pipeline.report import run_name
@@ -51,7 +50,7 @@ def training_pipeline(config: PipelineConfig) -> dict:
         run_id = open_run(config, loaded)
         try:
             loaded, windows, split = prologue(loaded, run_id, config)
-            config = with_length(config, windows["length"])  # window: auto, resolved once by the window stage
+            config = config.with_values({"window.length": windows["length"]})  # window: auto, resolved once by the window stage
             submitted = {}
             for k, fold_uri in submit_prepare(windows, split, config).items():
                 submitted[k] = {**submit_lstm(fold_uri, k, config), "baselines": submit_baselines(fold_uri, k, config)}

@@ -18,12 +18,11 @@ import time
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from lstm_core.autocorr import with_length
 from lstm_core.config import PipelineConfig
 from lstm_core.data import DataError
 from lstm_core.episodes import aggregate_episodes
 from lstm_pipeline import naming, progress
-from lstm_pipeline.tuning import new_study, search_space, tune_run_name, with_params
+from lstm_pipeline.tuning import new_study, search_space, tune_run_name
 from tasks.data import load_data, validate_data, window_data
 from tasks.folds import prepare_fold
 from tasks.tracking import finish_run
@@ -63,7 +62,7 @@ def _start(trial, loaded: dict, config: PipelineConfig, parent: str, cache: dict
     run = {"trial": trial, "number": trial.number, "params": dict(trial.params), "fold_values": [], "fold_episodes": [],
            "state": "RUNNING", "error": None, "started": time.perf_counter()}
     try:
-        run["config"] = with_params(config, trial.params)
+        run["config"] = config.with_values(trial.params)
         run["folds"] = _folds_for(loaded, run["config"], cache, longest)
     except (DataError, ValueError) as exc:
         run.update(state="FAIL", error=str(exc), config=config, folds={})
@@ -126,7 +125,7 @@ def tuning_flow(config: PipelineConfig, trials: int | None = None, out: str | No
         loaded = validate_data(loaded, parent, config)  # less any constant feature the contract dropped
         # window: auto resolves here, on rows before every outer test block of any length the search may try
         windows = window_data(loaded, config, parent, max(config.tune.window, default=0))
-        config = with_length(config, windows["length"])
+        config = config.with_values({"window.length": windows["length"]})
         cache: dict = {}
         longest = longest_length(config)
         _folds_for(loaded, config, cache, longest, windows)

@@ -202,11 +202,6 @@ def suggest_length(series: Series, config: PipelineConfig, reads_for: int = 0) -
                          boundary, (lo, hi), has_target=len(lags) > len(feature_lags))
 
 
-def with_length(config: PipelineConfig, length: int) -> PipelineConfig:
-    """The same config with a resolved integer window length (every downstream stage reads this one)."""
-    return config.model_copy(update={"window": config.window.model_copy(update={"length": int(length)})})
-
-
 def resolve_length(series: Series, config: PipelineConfig,
                    reads_for: int = 0) -> tuple[PipelineConfig, AcfSuggestion | None]:
     """``config`` with ``window.length`` an integer: unchanged when it is one, else the ACF's suggestion
@@ -214,4 +209,4 @@ def resolve_length(series: Series, config: PipelineConfig,
     if config.window.length != "auto":
         return config, None
     found = suggest_length(series, config, reads_for)
-    return with_length(config, found.length), found
+    return config.with_values({"window.length": found.length}), found

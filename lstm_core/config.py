@@ -476,6 +476,14 @@ with warnings.catch_warnings():
             """Dotted keys for MLflow params."""
             return flatten(self.model_dump(mode="json"))
 
+        def with_values(self, values: dict[str, Any]) -> PipelineConfig:
+            """The same config with dotted fields replaced (``{'window.length': 50, 'resample.strategy': 'smote'}``),
+            validated like any config: the one way a stage derives a config from another."""
+            tree = self.model_dump(mode="json")
+            for dotted, value in values.items():
+                _set_dotted(tree, dotted, value)
+            return PipelineConfig.model_validate(tree)
+
 
 class ScoreConfig(_Section):
     """One batch scoring run: which registered model scores which file, and where the predictions go.
@@ -531,11 +539,15 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         if not isinstance(tree, dict):
             raise ValueError(f"{path}: the config must be a mapping with sections such as data:, window:, train:")
     for dotted, value in (overrides or {}).items():
-        if value is None:
-            continue
-        node = tree
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
+        if value is not None:
+            _set_dotted(tree, dotted, value)
     return PipelineConfig.model_validate(tree)
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``tree['a']['b'] = value`` for ``dotted='a.b'``, creating the sections on the way."""
+    node = tree
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value

@@ -64,15 +64,6 @@ def default_params(config: PipelineConfig, space: dict[str, Any]) -> dict[str, A
     return {dotted: current(config, dotted) for dotted in space}
 
 
-def with_params(config: PipelineConfig, params: dict[str, Any]) -> PipelineConfig:
-    """The config with a trial's params applied, validated like any config."""
-    tree = config.model_dump(mode="json")
-    for dotted, value in params.items():
-        section, name = dotted.split(".")
-        tree[section][name] = value
-    return PipelineConfig.model_validate(tree)
-
-
 def new_study(config: PipelineConfig, name: str):
     """A study maximising the mean validation PR-AUC over inner folds: TPE seeded from train.seed, median
     pruning per fold,

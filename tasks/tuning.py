@@ -25,7 +25,6 @@ from lstm_pipeline.tuning import (
     params_text,
     trials_table,
     tune_run_name,
-    with_params,
     write_yaml,
 )
 from tasks.folds import set_torch_threads
@@ -136,7 +135,7 @@ def finish_tuning(run_id: str, config: PipelineConfig, trials: list[dict], out: 
     best = max(done, key=lambda t: (t["value"], -t["number"]))  # ties go to the earlier trial (the config as given)
     default = next((t for t in trials if t["number"] == 0), None)
     default_value = default["value"] if default and default["state"] == "COMPLETE" else None
-    best_config = with_params(config, best["params"])
+    best_config = config.with_values(best["params"])
     if scope:
         best_config = best_config.model_copy(update={"tune": best_config.tune.model_copy(
             update={"tuned_on": scope["tuned_on"], "tuned_before": scope["before"]})})

@@ -100,3 +100,15 @@ def test_nothing_missing_leaves_rows_as_they_are():
     df = holes().dropna()
     out, report = apply_missing(df, SPEC, "error", limit=2)
     assert out["x"].tolist() == [1.0, 7.0, 5.0] and report["missing_values"] == 0
+
+
+def test_with_values_replaces_dotted_fields_validates_and_leaves_the_original():
+    from lstm_core.config import PipelineConfig, load_config
+
+    base = load_config(None, {"window.length": "auto", "train.epochs": 7})
+    derived = base.with_values({"window.length": 50, "resample.strategy": "smote", "model.hidden": 16})
+    assert (derived.window.length, derived.resample.strategy, derived.model.hidden) == (50, "smote", 16)
+    assert derived.train.epochs == 7 and base.window.length == "auto" and base.resample.strategy != "smote"
+    assert isinstance(derived, PipelineConfig)
+    with pytest.raises(ValueError, match="strategy"):
+        base.with_values({"resample.strategy": "nope"})
