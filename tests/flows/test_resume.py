@@ -160,7 +160,7 @@ def test_cuda_out_of_memory_is_retried_with_half_the_batch(tmp_path, home, monke
 
     data = tmp_path / "telemetry.csv"
     make_telemetry().to_csv(data, index=False)
-    real_fit, batches = tasks.folds.fit_lstm, []
+    real_fit, batches = tasks.folds.fit_model, []
 
     def fit_on_a_small_gpu(train, val, model_cfg, train_cfg, *args, **kwargs):
         batches.append(train_cfg.batch_size)
@@ -168,7 +168,7 @@ def test_cuda_out_of_memory_is_retried_with_half_the_batch(tmp_path, home, monke
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real_fit(train, val, model_cfg, train_cfg, *args, **kwargs)
 
-    monkeypatch.setattr(tasks.folds, "fit_lstm", fit_on_a_small_gpu)
+    monkeypatch.setattr(tasks.folds, "fit_model", fit_on_a_small_gpu)
     tree = tiny_tree(data, **{"train.epochs": 2, "train.batch_size": 64, "register.enabled": False})
     summary = training_pipeline(load_config(None, {f"{s}.{k}": v for s, keys in tree.items() for k, v in keys.items()}))
     assert batches == [64, 32, 16, 64, 32, 16]  # each fold: two halvings, then it fits
@@ -191,7 +191,7 @@ def test_bad_input_in_training_is_not_retried(tmp_path, home, monkeypatch):
         calls.append(len(train))
         raise DataError("fold 1: training windows hold NaN in column 'temp'")
 
-    monkeypatch.setattr(tasks.folds, "fit_lstm", refuse)
+    monkeypatch.setattr(tasks.folds, "fit_model", refuse)
     tree = tiny_tree(data, **{"train.epochs": 1, "register.enabled": False})
     with pytest.raises(DataError, match="column 'temp'"):
         training_pipeline(load_config(None, {f"{s}.{k}": v for s, keys in tree.items() for k, v in keys.items()}))
