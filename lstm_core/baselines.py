@@ -5,6 +5,7 @@ seen", and two learned models on per-window summary statistics (last, mean, std,
 """
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
@@ -263,7 +264,7 @@ class HistGBBaseline(_SummaryBaseline):
 
     def _fit_model(self, model: HistGradientBoostingClassifier, x: np.ndarray, y: np.ndarray,
                    val: WindowSet | None) -> HistGradientBoostingClassifier:
-        if val is None or len(np.unique(val.y)) < 2 or not _FIT_TAKES_VAL:
+        if val is None or len(np.unique(val.y)) < 2 or not _fit_takes_val():
             return model.fit(x, y)
         classes, counts = np.unique(y, return_counts=True)
         weight = dict(zip(classes.tolist(), (len(y) / (len(classes) * counts)).tolist(), strict=True))
@@ -272,7 +273,11 @@ class HistGBBaseline(_SummaryBaseline):
         return model.fit(x, y, X_val=self._features(val), y_val=val.y, sample_weight_val=w_val)
 
 
-_FIT_TAKES_VAL = "X_val" in inspect.signature(HistGradientBoostingClassifier.fit).parameters
+@functools.cache
+def _fit_takes_val() -> bool:
+    """Whether this scikit-learn's HistGradientBoostingClassifier.fit takes X_val (1.7 and later); asked once,
+    on first use rather than at import."""
+    return "X_val" in inspect.signature(HistGradientBoostingClassifier.fit).parameters
 
 
 BASELINES: dict[str, Callable[..., WindowModel]] = {

@@ -45,7 +45,8 @@ def fit_members(train: WindowSet, val: WindowSet | None, model_cfg: ModelConfig,
 
 
 class BalancedBaggingLSTM:
-    """K LSTMs behind the same fit/predict_proba protocol as the single LSTM and the baselines."""
+    """K LSTMs behind the same fit/predict_proba protocol as the single LSTM and the baselines, their
+    probabilities averaged: the members of balanced bagging or of a seed ensemble (``model.ensemble_seeds``)."""
 
     name = "lstm"
 
@@ -56,8 +57,9 @@ class BalancedBaggingLSTM:
         self.results: list[TrainResult] = []
 
     def fit(self, train: WindowSet, val: WindowSet | None = None) -> BalancedBaggingLSTM:
-        self.results = fit_members(train, val, self.model_cfg, self.train_cfg, self.resample_cfg,
-                                   on_epoch=self.on_epoch)
+        """Train the members the config asks for: balanced-bagging draws, or a seed ensemble (``fit_model``)."""
+        self.results = fit_model(train, val, self.model_cfg, self.train_cfg, self.resample_cfg,
+                                 on_epoch=self.on_epoch).results
         return self
 
     def predict_proba(self, windows: WindowSet) -> np.ndarray:

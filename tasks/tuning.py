@@ -42,14 +42,17 @@ def start_tuning(config: PipelineConfig, loaded: dict, trials: int) -> str:
 
 
 def trial_fit(train: WindowSet, val: WindowSet, config: PipelineConfig) -> tuple[float, int, FoldModel]:
-    """Resample the training windows, train, and score the validation windows: (PR-AUC, best evaluation, model)."""
+    """Resample the training windows, train, and score the validation windows: (PR-AUC, best evaluation, model).
+
+    One network reports the validation PR-AUC of its kept weights; averaged networks (balanced bagging, a seed
+    ensemble) are scored on the validation windows as the average they are."""
     res = resample(train, config.resample, config.train.seed)
     model = fit_model(res.windows, val, config.model, config.train, config.resample, res.pos_weight)
-    if config.resample.strategy == "balanced_bagging":
+    if len(model.results) == 1:
+        value = float(model.results[0].best_val_pr_auc)
+    else:
         value = (float(average_precision_score(val.y, model.predict_proba(val))) if 0 < val.y.sum() < len(val)
                  else float("nan"))
-    else:
-        value = float(model.result.best_val_pr_auc)
     return value, int(np.median([r.best_epoch for r in model.results])), model
 
 

@@ -210,3 +210,22 @@ def test_an_entity_split_tuned_on_its_first_block_refuses_a_split_that_tests_tho
     more = tuned.model_copy(update={"split": tuned.split.model_copy(update={"folds": 5})})  # blocks of one entity
     with pytest.raises(DataError, match="tuned on entities m0 … m1 .* the first test block starts at entity 2"):
         _check_tuned_rows(series, [], more)
+
+
+def test_a_trial_of_averaged_networks_is_scored_as_their_average():
+    """A seed ensemble's trial value is the validation PR-AUC of the averaged probabilities; one network's is the
+    PR-AUC of its kept weights."""
+    from sklearn.metrics import average_precision_score
+
+    from lstm_core.config import load_config
+    from tasks.tuning import trial_fit
+    from tests.core.test_ensemble import planted
+
+    train, val = planted(120, 0), planted(60, 1)
+    base = {"train.epochs": 2, "train.min_steps": 0, "train.evaluations": 2, "train.batch_size": 32,
+            "model.hidden": 8, "model.layers": 1}
+    value, _, model = trial_fit(train, val, load_config(None, {**base, "model.ensemble_seeds": 2}))
+    assert len(model.results) == 2
+    assert value == pytest.approx(average_precision_score(val.y, model.predict_proba(val)))
+    value, _, model = trial_fit(train, val, load_config(None, base))
+    assert len(model.results) == 1 and value == model.results[0].best_val_pr_auc
