@@ -8,7 +8,7 @@ import hashlib
 import json
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,7 +109,7 @@ def read_table(path: str | Path, sep: str = ",", max_file_mb: float | None = Non
         )
     parquet = any(s in {".parquet", ".pq"} for s in (x.lower() for x in p.suffixes))
     try:
-        df = pd.read_parquet(p) if parquet else pd.read_csv(p, sep=sep, encoding="utf-8-sig", low_memory=False)
+        df = read_parquet(p) if parquet else pd.read_csv(p, sep=sep, encoding="utf-8-sig", low_memory=False)
     except UnicodeDecodeError as exc:
         raise DataError(_undecodable(p)) from exc
     except pd.errors.EmptyDataError as exc:
@@ -123,6 +123,35 @@ def read_table(path: str | Path, sep: str = ",", max_file_mb: float | None = Non
     if len(df) == 0:
         raise DataError(f"{p}: a header with {df.shape[1]} column(s) but no data rows")
     return df
+
+
+PARQUET_READ_GROUPS = 8
+
+
+def read_parquet(path: str | Path) -> pd.DataFrame:
+    """A Parquet file as pandas reads it, a group of columns at a time, one block per column.
+
+    Arrow's memory pool keeps what a conversion frees until it is asked to give it back, so reading the whole
+    file and converting it held the Arrow table and the frame side by side: three times the table at the peak
+    (twice with one block per column). A group at a time, the overlap is one group's columns. A file that stores
+    its index as columns is read whole (each group would carry the index again).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    meta = json.loads((schema.metadata or {}).get(b"pandas", b"{}") or b"{}")
+    if any(isinstance(c, str) for c in meta.get("index_columns", [])) or len(set(schema.names)) < len(schema.names):
+        return pd.read_parquet(path, to_pandas_kwargs={"split_blocks": True, "self_destruct": True})
+    names = schema.names
+    size = max(1, -(-len(names) // PARQUET_READ_GROUPS))
+    parts = []
+    for start in range(0, max(len(names), 1), size):
+        table = pq.read_table(path, columns=names[start:start + size])
+        parts.append(table.to_pandas(split_blocks=True, self_destruct=True))
+        del table
+        pa.default_memory_pool().release_unused()
+    return pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
 
 
 def _size(n_bytes: float) -> str:
@@ -295,8 +324,14 @@ def time_to_int(values: pd.Series, column: str) -> tuple[np.ndarray, bool]:
     return times.values, times.is_datetime
 
 
-def to_series(df: pd.DataFrame, spec: DataSpec) -> Series:
-    """Sort rows by entity (first appearance) then time and lay them out as contiguous arrays."""
+def to_series(df: pd.DataFrame, spec: DataSpec, consume: bool = False,
+              release: Callable[[], None] | None = None) -> Series:
+    """Sort rows by entity (first appearance) then time and lay them out as contiguous arrays.
+
+    ``consume=True`` deletes each feature column from ``df`` once it is copied, so a caller that holds the frame
+    for nothing else never has the whole table and the feature array in memory side by side; ``release`` is
+    called after each deletion (to hand the freed memory back).
+    """
     if spec.entity_col:
         codes, names = pd.factorize(df[spec.entity_col], sort=False)
         names = [str(n) for n in names]
@@ -304,18 +339,31 @@ def to_series(df: pd.DataFrame, spec: DataSpec) -> Series:
         codes, names = np.zeros(len(df), np.int64), [""]
     time, is_dt = time_to_int(df[spec.time_col], spec.time_col)
     order = np.lexsort((time, codes))
-    feats = df.loc[:, list(spec.features)].to_numpy(np.float32)
-    if not np.array_equal(order, np.arange(len(order))):  # rows already in order need no second copy
-        feats = feats[order]
+    in_order = np.array_equal(order, np.arange(len(order)))  # rows already in order need no reordering
+    target = df[spec.target_col].to_numpy(np.int8)[order]
+    # filled column by column into one C-ordered float32 array: no (F, N) interleaved copy to transpose
+    feats = np.empty((len(df), len(spec.features)), np.float32)
+    last_use = {col: j for j, col in enumerate(spec.features)}
+    for j, col in enumerate(spec.features):
+        values = df[col].to_numpy(np.float32)
+        feats[:, j] = values if in_order else values[order]
+        del values
+        if consume and last_use[col] == j and col not in (spec.time_col, spec.entity_col, spec.target_col):
+            del df[col]  # the caller gave the frame away: each column is freed once it is in the array
+            if release is not None:
+                release()  # a frame read from Parquet lives in Arrow's pool, which keeps freed memory until asked
     return Series(
-        features=np.ascontiguousarray(feats),
-        target=df[spec.target_col].to_numpy(np.int8)[order],
+        features=feats,
+        target=target,
         time=time[order],
         entity=codes.astype(np.int64)[order],
         entity_names=names,
         time_is_datetime=is_dt,
         spec=spec,
     )
+
+
+FINGERPRINT_CHUNK_ROWS = 1 << 20
 
 
 def fingerprint(df: pd.DataFrame, spec: DataSpec, target: bool = True) -> dict[str, object]:
@@ -326,7 +374,12 @@ def fingerprint(df: pd.DataFrame, spec: DataSpec, target: bool = True) -> dict[s
     cols = list(spec.required if target else spec.required[:-1])
     digest = hashlib.sha256()
     digest.update(",".join(cols).encode())
-    digest.update(pd.util.hash_pandas_object(df[cols], index=False).to_numpy().tobytes())
+    frame = df[cols]
+    # a row's hash depends on that row alone, so hashing FINGERPRINT_CHUNK_ROWS rows at a time gives the same bytes
+    # (and digest) as the whole table at once, without a hash temporary per column the length of the table
+    for start in range(0, len(frame), FINGERPRINT_CHUNK_ROWS):
+        chunk = frame.iloc[start:start + FINGERPRINT_CHUNK_ROWS]
+        digest.update(pd.util.hash_pandas_object(chunk, index=False).to_numpy().tobytes())
     out: dict[str, object] = {"hash": digest.hexdigest()[:16], "rows": int(len(df))}
     if target:
         out["positives"] = int(pd.to_numeric(df[spec.target_col], errors="coerce").fillna(0).astype(bool).sum())
@@ -343,11 +396,12 @@ def apply_missing(df: pd.DataFrame, spec: DataSpec, policy: str, limit: int) -> 
     """
     frame = df.reset_index(drop=True)
     feats = list(spec.features)
-    holes = frame[feats].isna()
-    report = {"policy": policy, "missing_values": int(holes.to_numpy().sum()), "filled": 0, "dropped_rows": 0,
-              "dropped_lines": ""}
+    # counted column by column: a (rows × features) boolean frame, and its interleaved copy, only when some are missing
+    missing = sum(int(frame[c].isna().sum()) for c in feats)
+    report = {"policy": policy, "missing_values": missing, "filled": 0, "dropped_rows": 0, "dropped_lines": ""}
     if report["missing_values"] == 0:
         return frame, report
+    holes = frame[feats].isna()
     if policy == "error":
         col = next(c for c in feats if holes[c].any())
         rows = np.flatnonzero(holes[col].to_numpy())

@@ -112,3 +112,58 @@ def test_with_values_replaces_dotted_fields_validates_and_leaves_the_original():
     assert isinstance(derived, PipelineConfig)
     with pytest.raises(ValueError, match="strategy"):
         base.with_values({"resample.strategy": "nope"})
+
+
+# ---------------------------------------------------------------- memory: the same answers, fewer copies
+
+def _shuffled_table(n: int = 60) -> tuple[pd.DataFrame, DataSpec]:
+    rng = np.random.default_rng(11)
+    df = pd.DataFrame({"unit": rng.choice(["b", "a", "c"], n), "t": rng.permutation(n),
+                       "x": rng.normal(size=n), "k": rng.integers(0, 9, n), "z": rng.normal(size=n).astype(np.float32),
+                       "y": rng.integers(0, 2, n)})
+    return df, DataSpec("t", "unit", ("x", "k", "z"), "y", "label", 0)
+
+
+@pytest.mark.parametrize("in_order", [False, True])
+def test_to_series_consuming_the_frame_gives_the_same_arrays(in_order: bool) -> None:
+    from lstm_core.data import to_series
+
+    df, spec = _shuffled_table()
+    if in_order:
+        df = df.assign(unit="a", t=np.arange(len(df)))
+    expected = to_series(df.copy(), spec)
+    # what the layout was before it went column by column: one interleaved copy, reordered
+    order = np.lexsort((df["t"].to_numpy(), pd.factorize(df["unit"])[0]))
+    np.testing.assert_array_equal(expected.features, df.loc[:, ["x", "k", "z"]].to_numpy(np.float32)[order])
+    given = df.copy()
+    got = to_series(given, spec, consume=True)
+    assert got.features.dtype == np.float32 and got.features.flags.c_contiguous
+    for name in ("features", "target", "time", "entity"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(expected, name))
+    assert list(given.columns) == ["unit", "t", "y"]  # the feature columns were freed as they were copied
+    assert list(df.columns) == ["unit", "t", "x", "k", "z", "y"]  # without consume, nothing is touched
+
+
+def test_fingerprint_in_row_chunks_equals_the_whole_table_at_once(monkeypatch) -> None:
+    import hashlib
+
+    from lstm_core import data
+
+    df, spec = _shuffled_table(50)
+    df["unit"] = df["unit"].astype("category")
+    cols = list(spec.required)
+    digest = hashlib.sha256(",".join(cols).encode())
+    digest.update(pd.util.hash_pandas_object(df[cols], index=False).to_numpy().tobytes())
+    monkeypatch.setattr(data, "FINGERPRINT_CHUNK_ROWS", 7)  # 8 chunks, the last one short
+    got = data.fingerprint(df, spec)
+    assert got == {"hash": digest.hexdigest()[:16], "rows": 50, "positives": int(df["y"].sum())}
+
+
+def test_missing_values_are_counted_per_column_as_before() -> None:
+    df, spec = _shuffled_table(20)
+    df.loc[[3, 4], "x"] = np.nan
+    df.loc[[4], "z"] = np.nan
+    _, report = apply_missing(df, spec, "drop", 0)
+    assert report["missing_values"] == 3 and report["dropped_rows"] == 2
+    _, clean = apply_missing(df.dropna(), spec, "error", 0)
+    assert clean["missing_values"] == 0

@@ -1,6 +1,7 @@
 """Files that cannot be read as a table: each ends in one DataError naming the file and the fix."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -68,3 +69,20 @@ def test_a_broken_parquet_file_is_named(tmp_path):
     path = write(tmp_path, b"not parquet at all", "rows.parquet")
     with pytest.raises(DataError, match="cannot be parsed as Parquet"):
         read_table(path)
+
+
+@pytest.mark.parametrize("index", [None, False, True])
+def test_parquet_read_a_group_of_columns_at_a_time_equals_pandas_reading_it_whole(tmp_path, monkeypatch, index):
+    from lstm_core import data
+
+    df = pd.DataFrame({"s": ["a", None, "c"], "ns": pd.array(["x", None, "z"], dtype="string"),
+                       "cat": pd.Categorical(["u", "v", "u"]), "b": [True, False, True],
+                       "tz": pd.date_range("2024-01-01", periods=3, freq="h", tz="Europe/Berlin"),
+                       "i": pd.array([1, None, 3], dtype="Int64"), "f": [1.0, np.nan, 3.0],
+                       "x": np.float32([0.5, 1.5, 2.5])}, index=pd.Index([5, 6, 7]))
+    path = tmp_path / "t.parquet"
+    df.to_parquet(path, index=index)
+    monkeypatch.setattr(data, "PARQUET_READ_GROUPS", 3)  # 3 groups of 3, 3 and 2 columns
+    got = data.read_table(path)
+    pd.testing.assert_frame_equal(got, pd.read_parquet(path))
+    assert got._mgr.nblocks == got.shape[1]  # one block per column: no consolidated copy beside the Arrow columns
