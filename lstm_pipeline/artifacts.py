@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from lstm_core.data import Series
+from lstm_core.data import Series, read_parquet
 from lstm_core.splits import Fold
 from lstm_core.windows import WindowIndex, WindowSet
 from lstm_pipeline import safe_files, workspace
@@ -30,7 +30,9 @@ def put_table(df: pd.DataFrame) -> str:
 
 
 def get_table(uri: str) -> pd.DataFrame:
-    return pd.read_parquet(workspace.uri_path(uri))
+    """The stored table, read a group of columns at a time (``read_parquet``: never the Arrow table and the
+    frame whole side by side)."""
+    return read_parquet(workspace.uri_path(uri))
 
 
 def get_table_head(uri: str, rows: int) -> pd.DataFrame:
@@ -49,8 +51,10 @@ def put_series(series: Series, index: WindowIndex) -> str:
     return workspace.put_arrays(arrays, "series")
 
 
-def get_series(uri: str) -> tuple[Series, WindowIndex]:
-    arrays = workspace.get_arrays(uri)
+def get_series(uri: str, mmap: bool = False) -> tuple[Series, WindowIndex]:
+    """The series and its window index; ``mmap=True`` maps the large arrays read-only instead of reading them
+    (for a stage that reads few of the rows: splitting never touches the features)."""
+    arrays = workspace.get_arrays(uri, mmap=mmap)
     index = WindowIndex(**{k[6:]: v for k, v in arrays.items() if k.startswith("index_")})
     return Series.from_arrays({k: v for k, v in arrays.items() if not k.startswith("index_")}), index
 

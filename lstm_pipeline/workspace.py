@@ -49,10 +49,47 @@ def put_arrays(arrays: dict[str, np.ndarray], kind: str = "arrays") -> str:
     return path.as_uri()
 
 
-def get_arrays(uri: str) -> dict[str, np.ndarray]:
-    """Load every array of an .npz URI into memory."""
-    with np.load(uri_path(uri), allow_pickle=False) as data:
-        return {key: data[key] for key in data.files}
+def get_arrays(uri: str, mmap: bool = False) -> dict[str, np.ndarray]:
+    """Load every array of an .npz URI into memory.
+
+    ``mmap=True`` maps the large arrays read-only from the file instead: a stage that reads a few of their
+    rows, or none, costs only the pages it touches. Arrays stored compressed are read as usual."""
+    path = uri_path(uri)
+    with np.load(path, allow_pickle=False) as data:
+        if not mmap:
+            return {key: data[key] for key in data.files}
+        mapped = _mapped_members(path)
+        return {key: mapped[key] if key in mapped else data[key] for key in data.files}
+
+
+MMAP_MIN_BYTES = 1 << 20  # smaller arrays are read: a mapping costs at least a page and a file handle
+
+
+def _mapped_members(path: Path) -> dict[str, np.ndarray]:
+    """Read-only memory maps of the stored (uncompressed) ``.npy`` members of an ``.npz`` at least MMAP_MIN_BYTES."""
+    import zipfile
+
+    out: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(path) as zf, open(path, "rb") as fh:
+        for info in zf.infolist():
+            if info.compress_type != zipfile.ZIP_STORED or not info.filename.endswith(".npy"):
+                continue
+            fh.seek(info.header_offset)
+            local = fh.read(30)  # the local file header: its name and extra field lengths can differ from the directory's
+            start = info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
+            fh.seek(start)
+            read_header = _HEADER_READERS.get(np.lib.format.read_magic(fh))
+            if read_header is None:
+                continue
+            shape, fortran, dtype = read_header(fh)
+            if dtype.hasobject or int(np.prod(shape, dtype=np.int64)) * dtype.itemsize < MMAP_MIN_BYTES:
+                continue
+            mapped = np.memmap(path, dtype=dtype, mode="r", offset=fh.tell(), shape=shape, order="F" if fortran else "C")
+            out[info.filename[:-4]] = mapped.view(np.ndarray)  # a plain read-only array; the view keeps the map open
+    return out
+
+
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
 def get_array(uri: str, key: str) -> np.ndarray:

@@ -171,3 +171,51 @@ def test_the_head_of_a_table_is_read_alone_with_the_same_types(home):
     head = artifacts.get_table_head(uri, 7)
     pd.testing.assert_frame_equal(head, whole.head(7))
     pd.testing.assert_frame_equal(artifacts.get_table_head(uri, 500), whole)
+
+
+def test_memory_mapped_arrays_equal_the_stored_ones_and_are_read_only(home):
+    rng = np.random.default_rng(2)
+    arrays = {"rows": rng.normal(size=(70_000, 4)).astype(np.float32),  # 1.1 MB: mapped
+              "fortran": np.asfortranarray(rng.normal(size=(400, 400))),  # 1.3 MB, column-major: mapped
+              "ends": np.arange(10, dtype=np.int64), "meta": np.array('{"a": 1}')}  # small: read
+    uri = workspace.put_arrays(arrays, "series")
+    mapped = workspace.get_arrays(uri, mmap=True)
+    assert set(mapped) == set(arrays)
+    for key, value in arrays.items():
+        np.testing.assert_array_equal(mapped[key], value)
+        assert mapped[key].dtype == value.dtype and type(mapped[key]) is np.ndarray
+    assert not mapped["rows"].flags.writeable and not mapped["fortran"].flags.writeable
+    assert mapped["ends"].flags.writeable  # read into memory like any small array
+    assert workspace.get_arrays(uri)["rows"].flags.writeable  # the default still reads a private copy
+    with pytest.raises(ValueError, match="read-only"):
+        mapped["rows"][0, 0] = 1.0
+
+
+def test_a_series_read_memory_mapped_splits_like_one_read_whole(home):
+    from lstm_core.config import DataConfig, SplitConfig
+    from lstm_core.data import resolve_spec, to_series
+    from lstm_core.splits import make_folds
+    from lstm_core.windows import make_windows
+
+    n = 80_000  # features of 80k × 4 float32 (1.3 MB): mapped
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame({"t": np.arange(n), **{f"f{i}": rng.normal(size=n) for i in range(4)},
+                       "y": (rng.random(n) < 0.05).astype(int)})
+    series = to_series(df, resolve_spec(df, DataConfig(time_col="t", label_col="y")))
+    uri = artifacts.put_series(series, make_windows(series, 8))
+    whole, whole_index = artifacts.get_series(uri)
+    mapped, mapped_index = artifacts.get_series(uri, mmap=True)
+    assert not mapped.features.flags.writeable
+    np.testing.assert_array_equal(mapped.features, whole.features)
+    cfg = SplitConfig(folds=2)
+    for a, b in zip(make_folds(whole, whole_index, cfg), make_folds(mapped, mapped_index, cfg), strict=True):
+        for part in ("train", "val", "test", "calib"):
+            np.testing.assert_array_equal(getattr(a, part), getattr(b, part))
+
+
+def test_stored_tables_read_back_equal_and_one_block_per_column(home):
+    df = pd.DataFrame({"t": np.arange(5), "a": np.linspace(0, 1, 5, dtype=np.float32), "b": np.arange(5.0),
+                       "s": ["x", None, "y", "z", "x"], "y": [0, 1, 0, 0, 1]})
+    back = artifacts.get_table(artifacts.put_table(df))
+    pd.testing.assert_frame_equal(back, pd.read_parquet(workspace.uri_path(artifacts.put_table(df))))
+    assert back._mgr.nblocks == back.shape[1]  # no consolidated 2-D copy beside the Arrow columns
