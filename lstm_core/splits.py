@@ -308,17 +308,24 @@ def fit_scaler(rows: np.ndarray, ends: np.ndarray, length: int) -> tuple[np.ndar
     return scaler.mean_.astype(np.float32), scaler.scale_.astype(np.float32)
 
 
-def scale_rows(rows: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """``(rows - mean) / scale`` in float32, as one new array (no temporaries the size of the rows)."""
-    out = np.subtract(rows, mean, dtype=np.float32)
+def scale_rows(rows: np.ndarray, mean: np.ndarray, scale: np.ndarray, in_place: bool = False) -> np.ndarray:
+    """``(rows - mean) / scale`` in float32, as one new array (no temporaries the size of the rows).
+
+    ``in_place=True`` writes the result over ``rows`` (float32) instead: the same numbers, no second array."""
+    if in_place and rows.dtype != np.float32:
+        raise ValueError(f"scale_rows(in_place=True) needs float32 rows, not {rows.dtype}")
+    out = np.subtract(rows, mean, dtype=np.float32, out=rows if in_place else None)
     out /= scale
     return out
 
 
-def fold_windows(series: Series, index: WindowIndex, fold: Fold, length: int) -> FoldWindows:
-    """Scale all rows with the training part's statistics and cut the fold's window sets."""
+def fold_windows(series: Series, index: WindowIndex, fold: Fold, length: int, in_place: bool = False) -> FoldWindows:
+    """Scale all rows with the training part's statistics and cut the fold's window sets.
+
+    ``in_place=True`` scales ``series.features`` itself (a caller's private copy it no longer needs unscaled):
+    the fold then holds one row array instead of two."""
     mean, scale = fit_scaler(series.features, index.ends[fold.train], length)
-    rows = scale_rows(series.features, mean, scale)
+    rows = scale_rows(series.features, mean, scale, in_place=in_place)
     parts = [window_set(rows, index, length, getattr(fold, p)) for p in ("train", "val", "test")]
     calib = window_set(rows, index, length, fold.calib) if len(fold.calib) else None
     return FoldWindows(*parts, mean=mean, scale=scale, calib=calib)

@@ -47,7 +47,8 @@ def prepare_fold(windows: dict, split: dict, k: int, config: PipelineConfig) -> 
     The window length is the one the window stage cut (``window: auto`` resolved there), never re-read from
     the config."""
     series, index = artifacts.get_series(windows["series_uri"])
-    fw = fold_windows(series, index, artifacts.get_fold(split["folds_uri"], k), windows["length"])
+    # the rows were read for this task alone: scaled where they lie, not into a second array
+    fw = fold_windows(series, index, artifacts.get_fold(split["folds_uri"], k), windows["length"], in_place=True)
     rows = RowLabels.from_series(series).to_arrays()  # the row-level target the episode metrics read
     return artifacts.put_windowsets(fw.sets(), "fold", mean=fw.mean, scale=fw.scale, **rows)
 

@@ -455,3 +455,34 @@ def test_tuning_folds_by_entity_use_the_first_outer_block_only() -> None:
     idx = make_windows(s, 2)
     (inner,) = tuning_folds(s, idx, SplitConfig(by="entity", folds=2, val_fraction=0.25), 1, before=3)
     assert [names(s, idx, getattr(inner, p)) for p in ("train", "val", "test")] == [{"m7"}, {"m2"}, {"m9"}]
+
+
+def test_scaling_in_place_gives_the_same_bits_and_no_second_array() -> None:
+    from lstm_core.splits import scale_rows
+
+    rng = np.random.default_rng(5)
+    rows = (rng.normal(size=(500, 4)) * [1.0, 30.0, 1e-3, 7.0]).astype(np.float32)
+    mean, scale = np.float32([0.3, -2.0, 1e-4, 5.0]), np.float32([1.1, 29.0, 2e-3, 6.5])
+    expected = scale_rows(rows, mean, scale)
+    out = scale_rows(rows, mean, scale, in_place=True)
+    assert out is rows and out.dtype == np.float32
+    np.testing.assert_array_equal(out, expected)  # bit for bit, not approximately
+    with pytest.raises(ValueError, match="float32"):
+        scale_rows(rows.astype(np.float64), mean, scale, in_place=True)
+
+
+def test_fold_windows_in_place_equals_the_copying_path() -> None:
+    x = np.where(np.arange(30) < 10, np.arange(30.0), 1e6) + 0.37
+    s = series_of(thirty_rows(x), event_col="event", horizon=2)
+    idx = make_windows(s, 2)
+    fold = make_folds(s, idx, SplitConfig(folds=2, val_fraction=0.4))[0]
+    copied = fold_windows(s, idx, fold, 2)
+    unscaled = s.features.copy()
+    np.testing.assert_array_equal(s.features, unscaled)  # the copying path leaves the series alone
+    scaled = fold_windows(s, idx, fold, 2, in_place=True)
+    assert scaled.train.rows is s.features  # scaled where they lay: one row array, not two
+    np.testing.assert_array_equal(scaled.train.rows, copied.train.rows)
+    np.testing.assert_array_equal(scaled.mean, copied.mean)
+    np.testing.assert_array_equal(scaled.scale, copied.scale)
+    for part in ("train", "val", "test"):
+        np.testing.assert_array_equal(getattr(scaled, part).ends, getattr(copied, part).ends)
