@@ -22,7 +22,7 @@ from lstm_core.windows import make_windows
 from lstm_pipeline import artifacts, data_roots, tracking
 from lstm_pipeline.acf_plot import log_window_choice
 from lstm_pipeline.contract import ContractError, run_contract
-from lstm_pipeline.execution import releases_memory
+from lstm_pipeline.execution import release_memory, releases_memory
 from tasks.policy import COMPUTE_RETRY, IO_RETRY, cached
 
 
@@ -84,7 +84,9 @@ def window_data(loaded: dict, config: PipelineConfig, run_id: str | None = None,
                                   config.data.ffill_limit)
     if run_id and missing["missing_values"]:
         tracking.log_params(run_id, {f"data.missing.{k}": v for k, v in missing.items() if k != "policy"})
-    series = to_series(rows, spec)
+    # the table's feature columns are freed (and handed back) as they are copied
+    series = to_series(rows, spec, consume=True, release=release_memory)
+    del rows
     config, acf = resolve_length(series, config, reads_for)  # window: auto → an integer, from first-block rows only
     if run_id:
         log_window_choice(run_id, config.window.length, acf)
@@ -100,7 +102,7 @@ def window_data(loaded: dict, config: PipelineConfig, run_id: str | None = None,
 @releases_memory
 def split_folds(windows: dict, config: PipelineConfig) -> dict:
     """Walk-forward folds with validation slices, purge and embargo; stop when a part lacks positives."""
-    series, index = artifacts.get_series(windows["series_uri"])
+    series, index = artifacts.get_series(windows["series_uri"], mmap=True)  # the feature rows are never read here
     folds = make_folds(series, index, config.split)
     for f in folds:
         get_run_logger().info("fold %d: train %d / val %d / test %d windows (%d / %d / %d positive), %d purged",
