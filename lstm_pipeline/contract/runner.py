@@ -75,11 +75,13 @@ def _validate(frame: pd.DataFrame, suite: gx.ExpectationSuite, docs_dir: str | P
     # older GX 1.x releases read this to decide on usage events (1.24 sends none); a user's own setting wins
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
+    from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
     from great_expectations.data_context.types.base import (
         DataContextConfig,
         InMemoryStoreBackendDefaults,
         ProgressBarsConfig,
     )
+    from great_expectations.validator.validation_statistics import calc_validation_statistics
 
     sites = {} if docs_dir is None else {"contract": {
         "class_name": "SiteBuilder", "show_how_to_buttons": False,
@@ -93,19 +95,45 @@ def _validate(frame: pd.DataFrame, suite: gx.ExpectationSuite, docs_dir: str | P
         data_docs_sites=sites,
     )
     context = gx.get_context(mode="ephemeral", project_config=config)
-    asset = context.data_sources.add_pandas("rows").add_dataframe_asset("table")
-    try:
-        whole = asset.add_batch_definition_whole_dataframe("whole")
-        batch = whole.get_batch(batch_parameters={"dataframe": frame})
-        # SUMMARY keeps the first MAX_LINES offending rows; COMPLETE would list every one of a million bad rows
-        result_format = {"result_format": "SUMMARY", "partial_unexpected_count": MAX_LINES}
-        result = batch.validate(suite, result_format=result_format)
-        docs = _data_docs(context, result, Path(docs_dir)) if docs_dir is not None else None
-    finally:
-        # GX keeps its last context alive, and the data source caches the batch and a boolean Series per
-        # expectation and column: a copy of the table and more, held until the process ends.
-        context.data_sources.delete("rows")
+    # SUMMARY keeps the first MAX_LINES offending rows; COMPLETE would list every one of a million bad rows
+    result_format = {"result_format": "SUMMARY", "partial_unexpected_count": MAX_LINES}
+    results: list[Any] = [None] * len(suite.expectations)
+    last = None
+    for column, positions in _by_column(suite).items():
+        # One column at a time, each on a frame of that column alone. GX keeps every metric of a validation (a
+        # boolean Series per expectation and column) until it ends, and filters the whole batch frame row by row
+        # for each expectation's unexpected values: on the whole table that was several copies of it at once.
+        # Every expectation reads its own column only, so each result is the one the whole table gives.
+        part = frame[[column]] if column in frame.columns else frame.iloc[:, :0]
+        asset = context.data_sources.add_pandas("rows").add_dataframe_asset("table")
+        try:
+            batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(batch_parameters={"dataframe": part})
+            group = gx.ExpectationSuite(name=suite.name, expectations=[suite.expectations[i] for i in positions])
+            last = batch.validate(group, result_format=result_format)
+        finally:
+            # GX keeps its last context alive, and the data source caches the batch and every metric it
+            # computed until the process ends
+            context.data_sources.delete("rows")
+        for i, r in zip(positions, last.results, strict=True):
+            results[i] = r
+    stats = calc_validation_statistics(results)
+    result = ExpectationSuiteValidationResult(
+        success=stats.success, results=results, suite_name=suite.name,
+        statistics={"evaluated_expectations": stats.evaluated_expectations,
+                    "successful_expectations": stats.successful_expectations,
+                    "unsuccessful_expectations": stats.unsuccessful_expectations,
+                    "success_percent": stats.success_percent},
+        meta=last.meta if last is not None else {}, batch_id=last.batch_id if last is not None else None)
+    docs = _data_docs(context, result, Path(docs_dir)) if docs_dir is not None else None
     return result, docs
+
+
+def _by_column(suite: gx.ExpectationSuite) -> dict[str, list[int]]:
+    """Positions of the suite's expectations by the one column each reads, in the suite's order."""
+    out: dict[str, list[int]] = {}
+    for i, expectation in enumerate(suite.expectations):
+        out.setdefault(expectation.column, []).append(i)
+    return out
 
 
 def _data_docs(context: Any, result: Any, folder: Path) -> str | None:

@@ -347,3 +347,28 @@ def test_the_contract_keeps_nothing_of_the_table_once_it_returns(tmp_path):
     del frame
     # GX caches the batch and a boolean Series per expectation and column in its data source
     assert rows_held(4000) == 0
+
+
+def test_gx_sees_one_column_at_a_time_and_the_report_is_whole(monkeypatch):
+    """GX keeps every metric of a validation until it ends and filters the whole batch frame for each expectation:
+    validated a column at a time, no batch is wider than one column, and the report still lists every result."""
+    from great_expectations.core.batch_definition import BatchDefinition
+
+    widths = []
+    get_batch = BatchDefinition.get_batch
+
+    def spy(self, *args, **kwargs):
+        widths.append(kwargs["batch_parameters"]["dataframe"].shape)
+        return get_batch(self, *args, **kwargs)
+
+    monkeypatch.setattr(BatchDefinition, "get_batch", spy)
+    df = clean()
+    df.loc[3, "a"] = np.inf  # one failing check, on one column
+    report = run_contract(df, SPEC, CFG)
+    assert widths and all(cols <= 1 and rows == len(df) for rows, cols in widths)
+    suite_size = len(report.raw["results"])
+    assert suite_size == 26 - 2  # every expectation's result (the two near-constant checks are not GX's)
+    assert report.raw["statistics"] == {"evaluated_expectations": 24, "successful_expectations": 23,
+                                        "unsuccessful_expectations": 1, "success_percent": 23 / 24 * 100}
+    assert report.raw["success"] is False and not report.success
+    assert list(failing(report)) == [("expect_column_values_to_not_be_in_set", "a")]
