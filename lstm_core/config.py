@@ -376,7 +376,8 @@ class ExecutionConfig(_Section):
     )
     torch_threads: int | None = Field(
         None, ge=1, description="CPU threads torch uses inside the train and evaluate stages. The count changes the "
-        "last bits of a sum, so it is set the same on every executor; default: the machine's CPU count."
+        "last bits of a sum, so it is set the same on every executor; default: the CPUs the process may run on, "
+        "capped by OMP_NUM_THREADS when that is set."
     )
 
 

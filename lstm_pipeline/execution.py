@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import os
 import sys
 from typing import Any
 
@@ -35,6 +36,23 @@ def task_runner(cfg: PipelineConfig) -> Any:
         cluster_kwargs={"n_workers": ex.dask_workers, "threads_per_worker": ex.threads_per_worker,
                         "processes": True, "dashboard_address": None},
     )
+
+
+def torch_threads(configured: int | None) -> int:
+    """The CPU threads torch gets in the train and evaluate stages: ``configured`` when set.
+
+    Otherwise the CPUs this process may run on (its affinity, which a container's or ``taskset``'s pinning
+    narrows; the machine's count where the platform has no affinity), capped by ``OMP_NUM_THREADS`` when that
+    holds a positive integer: the variable a user sets to share the machine. Taking every core of a machine other
+    jobs use makes each training step wait on threads that are not running.
+    """
+    if configured:
+        return configured
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    omp = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if omp.isdigit() and int(omp) > 0:
+        cpus = min(cpus, int(omp))
+    return max(1, cpus)
 
 
 @functools.lru_cache(maxsize=1)

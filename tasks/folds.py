@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import statistics
 import time
 
@@ -20,6 +19,7 @@ from lstm_core.resample import resample
 from lstm_core.splits import fold_windows
 from lstm_core.train import TrainResult
 from lstm_pipeline import artifacts, progress, report, workspace
+from lstm_pipeline import execution
 from lstm_pipeline.execution import releases_memory
 from tasks.policy import COMPUTE_RETRY, TRAIN_RETRY, cached
 
@@ -28,7 +28,7 @@ TRAINS_ON = ("model", "train", "resample", "window", "split")
 
 def set_torch_threads(config: PipelineConfig) -> None:
     """The same thread count on every executor: a Dask worker would otherwise use one and sum in another order."""
-    torch.set_num_threads(config.execution.torch_threads or os.cpu_count() or 1)
+    torch.set_num_threads(execution.torch_threads(config.execution.torch_threads))
 
 
 def _checkpoints(resampled: dict, fold_uri: str, k: int, config: PipelineConfig, batch_size: int):
