@@ -228,6 +228,30 @@ def test_one_cache_computes_each_window_set_once(monkeypatch) -> None:
     assert sorted(calls) == [400, 700, 1_000]
 
 
+def test_a_window_set_over_the_cache_budget_is_not_held_and_scores_the_same(monkeypatch) -> None:
+    import lstm_core.baselines as b
+
+    train, val, test = planted(3_000, seed=50), planted(400, seed=51), planted(700, seed=52)
+    per_window = SummaryCache.nbytes(test) // len(test)
+    assert per_window == 6 * test.n_features * 4  # six float32 statistics per feature
+    calls: list[int] = []
+    real = b.summary_features
+    monkeypatch.setattr(b, "summary_features", lambda ws, *a, **k: (calls.append(len(ws)), real(ws, *a, **k))[1])
+    unbounded, bounded = SummaryCache(), SummaryCache(max_bytes=1_400 * per_window)  # the sample and val fit
+    scores = {}
+    for cache in (unbounded, bounded):
+        for name in ("logistic", "hgb"):
+            model = make_baseline(name, seed=0, max_train_windows=1_000, cache=cache).fit(train, val)
+            scores[id(cache), name] = (model.predict_proba(val), model.predict_proba(test))
+    assert bounded.held_bytes == 1_400 * per_window <= bounded.max_bytes  # sample 1,000 + val 400, not test 700
+    assert unbounded.held_bytes == 2_100 * per_window
+    # unbounded: 1,000 + 400 + 700 once; bounded: 1,000 + 400 once, then test by each model as it scores
+    assert sorted(calls) == sorted([1_000, 400, 700] + [1_000, 400, 700, 700])
+    for name in ("logistic", "hgb"):
+        for a, c in zip(scores[id(unbounded), name], scores[id(bounded), name]):
+            np.testing.assert_array_equal(a, c)
+
+
 # ---------------------------------------------------------------- label_delay moves persistence
 
 def _persistence_on(frame, length: int, **cfg) -> np.ndarray:
