@@ -99,12 +99,13 @@ def _validate(frame: pd.DataFrame, suite: gx.ExpectationSuite, docs_dir: str | P
     result_format = {"result_format": "SUMMARY", "partial_unexpected_count": MAX_LINES}
     results: list[Any] = [None] * len(suite.expectations)
     last = None
-    for column, positions in _by_column(suite).items():
-        # One column at a time, each on a frame of that column alone. GX keeps every metric of a validation (a
-        # boolean Series per expectation and column) until it ends, and filters the whole batch frame row by row
-        # for each expectation's unexpected values: on the whole table that was several copies of it at once.
-        # Every expectation reads its own column only, so each result is the one the whole table gives.
-        part = frame[[column]] if column in frame.columns else frame.iloc[:, :0]
+    for columns, positions in _column_groups(suite, frame):
+        # A group of columns at a time (at most GROUP_BYTES of them; a small table is one group), each on a frame
+        # of those columns alone. GX keeps every metric of a validation (a boolean Series per expectation and
+        # column) until it ends, and filters the whole batch frame row by row for each expectation's unexpected
+        # values: on a large whole table that was several copies of it at once. Every expectation reads its own
+        # column only, so each result is the one the whole table gives.
+        part = frame[[c for c in columns if c in frame.columns]]
         asset = context.data_sources.add_pandas("rows").add_dataframe_asset("table")
         try:
             batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(batch_parameters={"dataframe": part})
@@ -126,6 +127,31 @@ def _validate(frame: pd.DataFrame, suite: gx.ExpectationSuite, docs_dir: str | P
         meta=last.meta if last is not None else {}, batch_id=last.batch_id if last is not None else None)
     docs = _data_docs(context, result, Path(docs_dir)) if docs_dir is not None else None
     return result, docs
+
+
+# Bytes of table columns one GX validation reads: a GX run has a fixed cost (about 0.2 s), so small tables are
+# validated in one run, and a large one in groups whose copies GX makes stay small.
+GROUP_BYTES = 128 << 20
+
+
+def _column_groups(suite: gx.ExpectationSuite, frame: pd.DataFrame) -> list[tuple[list[str], list[int]]]:
+    """(columns, positions of their expectations) per validation run: consecutive columns of the suite, a new
+    group whenever the next column would take the group's column bytes over GROUP_BYTES."""
+    groups: list[tuple[list[str], list[int]]] = []
+    columns: list[str] = []
+    positions: list[int] = []
+    size = 0
+    for column, where in _by_column(suite).items():
+        nbytes = int(frame[column].memory_usage(index=False, deep=False)) if column in frame.columns else 0
+        if columns and size + nbytes > GROUP_BYTES:
+            groups.append((columns, positions))
+            columns, positions, size = [], [], 0
+        columns.append(column)
+        positions.extend(where)
+        size += nbytes
+    if columns:
+        groups.append((columns, positions))
+    return groups
 
 
 def _by_column(suite: gx.ExpectationSuite) -> dict[str, list[int]]:

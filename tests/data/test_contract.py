@@ -350,11 +350,16 @@ def test_the_contract_keeps_nothing_of_the_table_once_it_returns(tmp_path):
     assert rows_held(4000) == 0
 
 
-def test_gx_sees_one_column_at_a_time_and_the_report_is_whole(monkeypatch):
+@pytest.mark.parametrize("group_bytes, most_columns", [(128 << 20, None), (1, 1)])
+def test_gx_sees_a_bounded_group_of_columns_at_a_time_and_the_report_is_whole(monkeypatch, group_bytes, most_columns):
     """GX keeps every metric of a validation until it ends and filters the whole batch frame for each expectation:
-    validated a column at a time, no batch is wider than one column, and the report still lists every result."""
+    a large table is validated a group of columns at a time (forced here by a 1-byte budget: one column per run), a
+    small one in a single run, and either way the report lists every result."""
     from great_expectations.core.batch_definition import BatchDefinition
 
+    from lstm_pipeline.contract import runner
+
+    monkeypatch.setattr(runner, "GROUP_BYTES", group_bytes)
     widths = []
     get_batch = BatchDefinition.get_batch
 
@@ -366,7 +371,11 @@ def test_gx_sees_one_column_at_a_time_and_the_report_is_whole(monkeypatch):
     df = clean()
     df.loc[3, "a"] = np.inf  # one failing check, on one column
     report = run_contract(df, SPEC, CFG)
-    assert widths and all(cols <= 1 and rows == len(df) for rows, cols in widths)
+    assert widths and all(rows == len(df) for rows, _ in widths)
+    if most_columns is None:  # a small table: one run over every column the suite reads
+        assert len(widths) == 1
+    else:
+        assert len(widths) > 1 and all(cols <= most_columns for _, cols in widths)
     suite_size = len(report.raw["results"])
     assert suite_size == 26 - 2  # every expectation's result (the two near-constant checks are not GX's)
     assert report.raw["statistics"] == {"evaluated_expectations": 24, "successful_expectations": 23,
