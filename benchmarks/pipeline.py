@@ -7,7 +7,7 @@ on it in this process (local executor, embedded MLflow and Prefect under a tempo
 task run's start and end from the Prefect API and the process's resident memory, sampled every 20 ms, inside
 those intervals. It prints exactly one JSON line: per stage and per task the seconds and the peak RSS, plus
 the totals. RSS is the whole process's: each task hands its freed memory back when it ends, so a task's peak
-is what it held on top of what the flow keeps between tasks.
+is what it held on top of what the flow keeps between tasks; each task's RSS when it started is printed too.
 
 Stages group the flow's tasks: validation (load, validate), windowing (window, split, prepare-fold-k),
 resampling, training (train-fold-k, refit), evaluation (evaluate-fold-k, baselines-fold-k) and MLflow logging
@@ -93,6 +93,11 @@ class RssSampler:
         inside = [rss for t, rss in self.samples if start <= t <= end]
         return round(max(inside, default=0) / 2**20, 1)
 
+    def at_mb(self, when: float) -> float:
+        """RSS of the last sample at or before ``when``: what a task started on."""
+        before = [rss for t, rss in self.samples if t <= when]
+        return round((before[-1] if before else 0) / 2**20, 1)
+
 
 def stage_of(task_name: str) -> str | None:
     """The stage of a task run, from its name ('train-fold-2', 'validate-3f1')."""
@@ -147,7 +152,8 @@ def run(args: argparse.Namespace) -> dict:
     tasks: dict[str, dict[str, float]] = {}
     for name, start, end in intervals:
         peak = rss.peak_mb(start, end)
-        tasks[task_label(name)] = {"seconds": round(end - start, 2), "peak_rss_mb": peak}
+        tasks[task_label(name)] = {"seconds": round(end - start, 2), "peak_rss_mb": peak,
+                                   "start_rss_mb": rss.at_mb(start)}
         stage = stage_of(name)
         if stage:
             stages[stage]["seconds"] = round(stages[stage]["seconds"] + end - start, 2)
