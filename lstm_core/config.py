@@ -333,7 +333,8 @@ class EvaluateConfig(_Section):
         500_000, ge=1,
         description="logistic and hgb are fitted on one shared stratified random sample of at most this many "
         "training windows (their float32 summary features take 24 bytes per window and feature, computed once per "
-        "fold); null: all of them. benchmarks/baselines_curve.py: on 1M synthetic rows both models lose 0.005-0.012 "
+        "fold), and hgb stops early on a stratified sample of at most this many validation windows; null: all of "
+        "them. benchmarks/baselines_curve.py: on 1M synthetic rows both models lose 0.005-0.012 "
         "PR-AUC at 100,000 windows against all of them, so the default stays high.",
     )
 

@@ -201,6 +201,38 @@ def test_hgb_stops_early_on_an_easy_problem() -> None:
     assert score_metrics(test.y, model.predict_proba(test), 0.5)["pr_auc"] > 0.9
 
 
+@pytest.mark.parametrize("cached", [False, True])
+def test_hgb_stops_early_on_a_stratified_sample_of_a_large_validation_set(cached: bool, monkeypatch) -> None:
+    train, val = planted(1_500, seed=40), planted(900, seed=41)
+    seen: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    real = HistGBBaseline._make
+
+    def recording_make(self):
+        model = real(self)
+        fit = model.fit
+        model.fit = lambda x, y, **kw: (seen.append((kw["X_val"], kw["y_val"], kw["sample_weight_val"])),
+                                        fit(x, y, **kw))[1]
+        return model
+
+    monkeypatch.setattr(HistGBBaseline, "_make", recording_make)
+    cache = SummaryCache() if cached else None
+    if cached:
+        cache.shared(val)  # the fold's validation features are already held (logistic scored them first)
+    HistGBBaseline(seed=5, max_train_windows=300, cache=cache).fit(train, val)
+    x_val, y_val, w_val = seen[-1]
+    keep = stratified_sample(val.y, 300, seed=5)
+    assert len(keep) == 300 and int(y_val.sum()) == round(300 * val.y.mean())  # the base rate is kept
+    np.testing.assert_array_equal(y_val, val.y[keep])
+    np.testing.assert_allclose(x_val, summary_features(val.subset(keep)), rtol=1e-6)
+    positives = int(train.y[stratified_sample(train.y, 300, seed=5)].sum())
+    np.testing.assert_allclose(w_val, np.where(y_val == 1, 300 / (2 * positives), 300 / (2 * (300 - positives))))
+    # a validation set no larger than the bound is read whole, as before
+    HistGBBaseline(seed=5, max_train_windows=900, cache=cache).fit(train, val)
+    assert len(seen[-1][1]) == 900
+    HistGBBaseline(seed=5, max_train_windows=None, cache=cache).fit(train, val)
+    np.testing.assert_array_equal(seen[-1][1], val.y)
+
+
 @pytest.mark.parametrize("name", ["logistic", "hgb"])
 def test_shared_features_give_the_same_probabilities_as_window_sets(name: str, monkeypatch) -> None:
     train, val, test = planted(3_000, seed=30), planted(400, seed=31), planted(700, seed=32)
@@ -248,7 +280,7 @@ def test_a_window_set_over_the_cache_budget_is_not_held_and_scores_the_same(monk
     # unbounded: 1,000 + 400 + 700 once; bounded: 1,000 + 400 once, then test by each model as it scores
     assert sorted(calls) == sorted([1_000, 400, 700] + [1_000, 400, 700, 700])
     for name in ("logistic", "hgb"):
-        for a, c in zip(scores[id(unbounded), name], scores[id(bounded), name]):
+        for a, c in zip(scores[id(unbounded), name], scores[id(bounded), name], strict=True):
             np.testing.assert_array_equal(a, c)
 
 
