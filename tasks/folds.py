@@ -18,8 +18,7 @@ from lstm_core.evaluate import evaluate_fold
 from lstm_core.resample import resample
 from lstm_core.splits import fold_windows
 from lstm_core.train import TrainResult
-from lstm_pipeline import artifacts, progress, report, workspace
-from lstm_pipeline import execution
+from lstm_pipeline import artifacts, execution, progress, report, workspace
 from lstm_pipeline.execution import releases_memory
 from tasks.policy import COMPUTE_RETRY, TRAIN_RETRY, cached
 
