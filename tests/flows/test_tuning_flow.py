@@ -75,7 +75,7 @@ def test_trial_zero_is_the_config_as_given_and_every_trial_is_a_nested_run(tuned
     length = result["window_length"]
     assert trials[0]["params"] == {"model.hidden": 8, "model.layers": 1, "window.length": length,
                                    "train.batch_size": 64, "model.cell": "lstm", "model.pooling": "last",
-                                   "model.dropout": 0.2, "train.lr": 0.001}
+                                   "model.dropout": 0.2, "train.lr": TrainConfig().lr}
     parent = client.get_run(result["mlflow"]["run_id"])
     children = client.search_runs([parent.info.experiment_id],
                                   f"tags.mlflow.parentRunId = '{parent.info.run_id}'", order_by=["attributes.start_time"])
