@@ -104,8 +104,9 @@ def score_frame(scorer: RareEventScorer, df: pd.DataFrame, batch_size: int = 819
     ws = WindowSet(series.features, ends, spec["window"], np.zeros(len(ends), np.int8),
                    np.zeros(len(ends), np.int8), np.zeros(len(ends), bool))
     scorer.eval()
-    scores = np.concatenate([scorer(torch.as_tensor(ws.gather(slice(i, i + batch_size)))).numpy()
-                             for i in range(0, len(ends), batch_size)]) if len(ends) else np.zeros(0)
+    scores = np.empty(len(ends), dtype=np.float32)  # filled in place: see predict_logits
+    for i in range(0, len(ends), batch_size):
+        scores[i:i + batch_size] = scorer(torch.as_tensor(ws.gather(slice(i, i + batch_size)))).numpy()
     times = series.time[ends]
     out = pd.DataFrame({
         "entity": [series.entity_names[c] for c in series.entity[ends]] if spec["entity_col"] else None,

@@ -148,14 +148,18 @@ def predict_logits(model: nn.Module, data: DeviceWindows, batch_size: int = 8192
     Autocast is for training steps only: bf16 keeps 8 bits of mantissa, which ties close scores and moves
     thresholds, so validation, test and scoring never run under it (autocast is switched off explicitly, in
     case the caller runs inside an autocast region).
+
+    The logits are written into one tensor allocated up front. Kept as a list of small per-batch tensors,
+    each allocated between one batch's large temporaries and the next's, they fragmented glibc's arena on a
+    worker thread: evaluating 3.3M windows grew the process by 7.8 GB (to 9.6 GB; 2.3 GB this way).
     """
     model.eval()
-    out = []
+    out = torch.empty(len(data), device=data.device)
     for start in range(0, len(data), batch_size):
         idx = torch.arange(start, min(start + batch_size, len(data)), device=data.device)
         with torch.autocast(data.device.type, enabled=False):
-            out.append(model(data.batch(idx)[0].float()))
-    return torch.cat(out) if out else torch.zeros(0)
+            out[start:start + len(idx)] = model(data.batch(idx)[0].float())
+    return out
 
 
 def predict_proba(model: nn.Module, ws: WindowSet, device: str = "auto", batch_size: int = 8192) -> np.ndarray:
