@@ -66,6 +66,9 @@ def kept_evaluation(val_loss: list[float], patience: int) -> int:
 def run_set(name: str, extra: dict[str, Any]) -> list[dict[str, Any]]:
     bench = BUILDERS[name](extra)
     cfg = bench.cfg
+    if cfg.train.select_on != "val_loss":
+        raise SystemExit("benchmarks.trajectory replays early stopping on the validation loss only "
+                         f"(train.select_on=val_loss), not {cfg.train.select_on}")
     spec = replace(resolve_spec(bench.frame, cfg.data), features=tuple(contract_features(bench.frame, cfg)))
     series = to_series(bench.frame, spec)
     length = int(cfg.window.length)
