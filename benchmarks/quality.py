@@ -182,7 +182,7 @@ def run_set(bench: Bench, log=print) -> dict[str, Any]:
 
 def final_plan(trained: list[dict[str, Any]]) -> dict[str, Any]:
     """What the flow's aggregate hands the refit: the folds' median best step and budget, median threshold."""
-    return {"steps": max(1, int(statistics.median(t["best_step"] for t in trained))),
+    return {"steps": max(0, int(statistics.median(t["best_step"] for t in trained))),
             "schedule_steps": int(statistics.median(t["schedule_steps"] for t in trained)),
             "threshold": float(statistics.median(t["threshold"] for t in trained))}
 

@@ -71,7 +71,8 @@ def run_training(cfg: PipelineConfig, console: Console, run_name: str | None = N
                 bars.reset(epochs, total=f.get("epochs", cfg.train.evaluations), info="")
             elif event == "epoch":
                 pr = f.get("val_pr_auc")
-                info = f"loss {f['loss']:.4f}" + (f"  val PR-AUC {pr:.3f}" if pr is not None else "")
+                info = ("logistic start" if f.get("step") == 0 else f"loss {f['loss']:.4f}") + (
+                    f"  val PR-AUC {pr:.3f}" if pr is not None else "")
                 bars.update(epochs, completed=f["epoch"], info=info)
 
         progress.set_reporter(on_event)
@@ -117,11 +118,12 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
                       f"{v['brier_mean']:.4f}", style="bold" if name == "lstm" else None)
     console.print(table)
     print_episode_table(summary.get("episodes") or {}, console)
-    from lstm_pipeline.report import final_sentence, verdict
+    from lstm_pipeline.report import final_sentence, start_sentence, verdict
 
     console.print(verdict(summary, bold=""), soft_wrap=True)
-    if final_sentence(summary):
-        console.print(final_sentence(summary), soft_wrap=True)
+    for sentence in (start_sentence(summary), final_sentence(summary)):
+        if sentence:
+            console.print(sentence, soft_wrap=True)
     reg = summary["registered_model"]
     console.print(f"MLflow run {summary['mlflow']['run_id']} ({summary['mlflow']['tracking_uri']})")
     if summary["mlflow"].get("run_url"):
@@ -160,7 +162,8 @@ def run_comparison(cfg: PipelineConfig, strategies: list[str], console: Console,
                 bars.reset(epochs, total=cfg.train.epochs, info="")
             elif event == "epoch":
                 member = f" (network {f['member']})" if "member" in f else ""
-                bars.update(epochs, completed=f["epoch"], info=f"loss {f['loss']:.4f}{member}")
+                loss = "logistic start" if f.get("step") == 0 else f"loss {f['loss']:.4f}"
+                bars.update(epochs, completed=f["epoch"], info=f"{loss}{member}")
 
         progress.set_reporter(on_event)
         try:

@@ -15,25 +15,47 @@ from torch import nn
 
 from lstm_core.config import ModelConfig
 
+# Per-feature statistics the head can read with ``head_summaries`` (``model.head_stats`` picks them): the
+# logistic baseline's six, with its slope stretched over the window ("change"). A network saved before
+# head_stats existed read the three of LEGACY_HEAD_STATS, in that order.
+HEAD_STATS = ("last", "mean", "std", "min", "max", "change")
+LEGACY_HEAD_STATS = ("mean", "last", "change")
+
 # Attributes a network pickled before the variants existed lacks; their values reproduce that network.
 _PLAIN = {"cell": "lstm", "pooling": "last", "bidirectional": False, "layered": False, "residual": False,
-          "recurrent_dropout": 0.0, "noise_std": 0.0, "head_summaries": False}
-
-# Per-feature statistics the head reads with ``head_summaries``: the logistic baseline's mean, last and slope.
-HEAD_SUMMARIES = ("mean", "last", "change")
+          "recurrent_dropout": 0.0, "noise_std": 0.0, "head_summaries": False,
+          "head_stats": LEGACY_HEAD_STATS}
 
 
-def window_summaries(x: torch.Tensor) -> torch.Tensor:
-    """(B, L, F) windows -> (B, 3F): per-feature mean, last value and least-squares slope × (L − 1).
+def window_summaries(x: torch.Tensor, stats: tuple[str, ...] | list[str] = LEGACY_HEAD_STATS) -> torch.Tensor:
+    """(B, L, F) windows -> (B, S·F): the per-feature statistics ``stats``, stat-major (all of the first, then
+    all of the second, ...).
 
-    The slope is the baseline's per-step slope stretched over the window (the fitted line's rise from the first
-    row to the last), so all three are on the scale of the scaled features. Stat-major: all means, then lasts.
+    "change" is the baseline's least-squares slope per step stretched over the window (the fitted line's rise
+    from the first row to the last), so every statistic is on the scale of the scaled features; "std" is the
+    population standard deviation, as numpy's.
     """
     length = x.shape[1]
-    centred = torch.arange(length, dtype=x.dtype, device=x.device) - (length - 1) / 2  # (L,), sums to 0
-    ss = float((centred * centred).sum())
-    change = (torch.einsum("l,blf->bf", centred, x) / ss * (length - 1)) if ss > 0 else torch.zeros_like(x[:, 0])
-    return torch.cat([x.mean(dim=1), x[:, -1], change], dim=-1)
+    out = []
+    for stat in stats:
+        if stat == "mean":
+            out.append(x.mean(dim=1))
+        elif stat == "last":
+            out.append(x[:, -1])
+        elif stat == "std":
+            out.append(x.std(dim=1, correction=0))
+        elif stat == "min":
+            out.append(x.amin(dim=1))
+        elif stat == "max":
+            out.append(x.amax(dim=1))
+        elif stat == "change":
+            centred = torch.arange(length, dtype=x.dtype, device=x.device) - (length - 1) / 2  # (L,), sums to 0
+            ss = float((centred * centred).sum())
+            out.append(torch.einsum("l,blf->bf", centred, x) / ss * (length - 1) if ss > 0
+                       else torch.zeros_like(x[:, 0]))
+        else:
+            raise ValueError(f"unknown window statistic {stat!r}; choose from {', '.join(HEAD_STATS)}")
+    return torch.cat(out, dim=-1)  # (B, S·F)
 
 
 def lstm_steps(x: torch.Tensor, w_ih, w_hh, b_ih, b_hh, mask: torch.Tensor | None = None,
@@ -103,6 +125,7 @@ class LSTMClassifier(nn.Module):
         self.residual, self.recurrent_dropout = cfg.residual, cfg.recurrent_dropout
         self.noise_std = cfg.augment_noise_std
         self.head_summaries = cfg.head_summaries
+        self.head_stats = tuple(cfg.head_stats)
         self.layered = cfg.layer_norm or cfg.residual or cfg.recurrent_dropout > 0
         rnn = nn.LSTM if cfg.cell == "lstm" else nn.GRU
         width = cfg.hidden * (2 if cfg.bidirectional else 1)  # D: what each layer emits per step
@@ -116,7 +139,7 @@ class LSTMClassifier(nn.Module):
                                         dropout=cfg.dropout if cfg.layers > 1 else 0.0,
                                         bidirectional=cfg.bidirectional))
         self.drop = nn.Dropout(cfg.dropout)
-        extra = len(HEAD_SUMMARIES) * n_features if cfg.head_summaries else 0
+        extra = len(self.head_stats) * n_features if cfg.head_summaries else 0
         self.head = nn.Linear(width + extra, 1)
         if cfg.layer_norm:
             self.norms = nn.ModuleList(nn.LayerNorm(width) for _ in range(cfg.layers))
@@ -211,7 +234,9 @@ class LSTMClassifier(nn.Module):
             x = x + self.noise_std * torch.randn_like(x)
         ctx, weights = self.pool(self.encode(x))  # (B, D), (B, L) | None
         ctx = self.drop(ctx)
-        if self.head_summaries:  # the summaries are joined after dropout: the head always sees them whole
-            ctx = torch.cat([ctx, window_summaries(x).to(ctx.dtype)], dim=-1)  # (B, D + 3F)
+        # The summaries are joined after dropout (the head always sees them whole) and read the noised training
+        # windows: summaries of the clean windows cost Beijing 0.05 PR-AUC (benchmarks/README.md).
+        if self.head_summaries:
+            ctx = torch.cat([ctx, window_summaries(x, self.head_stats).to(ctx.dtype)], dim=-1)  # (B, D + S·F)
         logits = self.head(ctx).squeeze(-1)  # (B,)
         return (logits, weights) if return_attention else logits

@@ -221,7 +221,7 @@ def fit_final(series: Series, index: WindowIndex, cfg: PipelineConfig, epochs: i
                           "precision": nan, "recall": nan, "threshold": kept, "windows": int(len(y)),
                           "positives": int(y.sum())}
         threshold = evaluation["threshold"]
-        evaluation.update({"train_windows": int(len(train_pos)), "steps": int(result.history[-1]["step"]),
+        evaluation.update({"train_windows": int(len(train_pos)), "steps": int(result.history[-1]["step"]) if result.history else 0,
                            "schedule_steps": int(result.schedule_steps), "held_out": _held_out_words(
                                series, index, held, cfg.split.by, hold_out)})
     if threshold is None:

@@ -21,7 +21,7 @@ from sklearn.metrics import average_precision_score
 from torch import nn
 
 from lstm_core.config import ModelConfig, TrainConfig
-from lstm_core.model import LSTMClassifier
+from lstm_core.model import LSTMClassifier, window_summaries
 from lstm_core.windows import WindowSet
 
 EpochCallback = Callable[[dict[str, float]], None]
@@ -42,8 +42,9 @@ class Checkpointer(Protocol):
 class TrainResult:
     """What one training run produced.
 
-    ``best_epoch`` counts evaluations (history rows), ``best_step`` optimiser steps; ``schedule_steps`` is the
-    step budget the learning-rate schedule spanned. A refit that should train like this run passes
+    ``best_epoch`` counts evaluations (history rows' ``epoch``: 0 is the logistic start, when the network has one),
+    ``best_step`` optimiser steps (0: the start was kept); ``schedule_steps`` is the step budget the
+    learning-rate schedule spanned. A refit that should train like this run passes
     ``steps=best_step, schedule_steps=schedule_steps`` to ``fit_lstm``.
     """
 
@@ -169,6 +170,57 @@ def predict_proba(model: nn.Module, ws: WindowSet, device: str = "auto", batch_s
     return torch.sigmoid(predict_logits(model, DeviceWindows(ws, dev), batch_size)).cpu().numpy().astype(np.float64)
 
 
+# The logistic start of the head is fitted on a stratified sample of at most this many training windows: their
+# float64 summaries then take at most 200k × 6F × 8 bytes (300 MB at 32 features).
+HEAD_START_WINDOWS = 200_000
+
+
+@torch.inference_mode()
+def _summaries(model: LSTMClassifier, data: DeviceWindows, idx: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+    """(n, S·F) float64: the window statistics the head reads, for window positions ``idx``, without noise."""
+    out = np.empty((len(idx), len(model.head_stats) * model.n_features), dtype=np.float64)
+    for start in range(0, len(idx), batch_size):
+        pos = torch.as_tensor(idx[start:start + batch_size], device=data.device)
+        out[start:start + len(pos)] = window_summaries(data.batch(pos)[0].float(), model.head_stats).cpu().numpy()
+    return out
+
+
+def logistic_head_start(model: LSTMClassifier, data: DeviceWindows, pos_weight: float | None, seed: int,
+                        max_windows: int = HEAD_START_WINDOWS) -> bool:
+    """Start the head as the logistic baseline: a logistic regression on the training windows' summaries, with
+    the recurrent state's weights at zero, so the untrained network scores every window as that regression does.
+
+    It is fitted the way ``LogisticBaseline`` is (scikit-learn's lbfgs, C=1, on standardised summaries, the
+    positives weighing ``pos_weight`` as in the loss, the weights scaled to a mean of 1: with the balanced
+    ``pos_weight`` these are exactly class_weight='balanced'), on a stratified sample of at most ``max_windows``
+    windows; the standardisation is folded into the head's weights. With one class only there is nothing to
+    fit: the head keeps its initial weights and False is returned.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from lstm_core.baselines import stratified_sample
+
+    y = data.y.cpu().numpy().astype(np.int64)
+    if len(y) == 0 or y.min() == y.max():
+        return False
+    keep = stratified_sample(y, max_windows, seed)
+    idx = np.arange(len(y)) if keep is None else keep
+    s = _summaries(model, data, idx)
+    scaler = StandardScaler().fit(s)
+    weight = np.where(y[idx] == 1, 1.0 if pos_weight is None else pos_weight, 1.0)
+    weight *= len(weight) / weight.sum()
+    fit = LogisticRegression(max_iter=1000, random_state=seed).fit(scaler.transform(s), y[idx], sample_weight=weight)
+    coef = fit.coef_[0] / scaler.scale_  # (S·F,): logit = coef · s + bias on the unstandardised summaries
+    bias = float(fit.intercept_[0] - coef @ scaler.mean_)
+    state = model.head.in_features - len(coef)  # the recurrent state's (or attention context's) share
+    with torch.no_grad():
+        model.head.weight[0, :state] = 0.0
+        model.head.weight[0, state:] = torch.as_tensor(coef, dtype=model.head.weight.dtype)
+        model.head.bias.fill_(bias)
+    return True
+
+
 def _val_score(model: nn.Module, val: DeviceWindows) -> tuple[float, float]:
     """Unweighted BCE and PR-AUC (nan without both classes) of ``model`` on the validation windows."""
     logits = predict_logits(model, val)
@@ -215,6 +267,15 @@ def _set_rng_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+
+
+def _trained_rows(history: list[dict[str, float]]) -> int:
+    """Evaluations after at least one step (evaluation 0, the logistic start, is not counted)."""
+    return sum(1 for row in history if row["step"] > 0)
+
+
 def _smoothed(history: list[dict[str, float]], key: str, span: int = 3) -> float:
     values = [row[key] for row in history[-span:]]
     return float(np.mean(values))
@@ -241,6 +302,10 @@ def fit_lstm(
     a better one. Without ``val`` the run takes ``steps`` steps (default: the whole budget) and keeps the last
     weights: the final refit. ``pos_weight`` (from the resampler) wins over ``train_cfg.loss_weight``.
 
+    With ``model_cfg.head_init == "logistic"`` the network starts as the logistic baseline (``logistic_head_start``)
+    and, with ``val``, that start is evaluation 0 (step 0): it stays the kept model unless a trained state beats it
+    on ``select_on``. ``steps=0`` (a refit of folds that all kept their start) takes no step.
+
     With ``checkpoint`` the whole loop state (weights, averaged weights, optimiser, scheduler, shuffle position,
     every RNG, history, best weights, early-stopping counter) is saved at each evaluation, before ``on_epoch``
     runs; a later call with a checkpoint of the same run goes on from there and ends with the same weights as a
@@ -249,30 +314,33 @@ def fit_lstm(
     seed_everything(train_cfg.seed)
     device = resolve_device(train_cfg.device)
     model = LSTMClassifier(train.n_features, model_cfg).to(device)
+    if pos_weight is None and train_cfg.loss_weight == "balanced":
+        pos_weight = balanced_pos_weight(train.y)
+    data = DeviceWindows(train, device)
+    # the start is a candidate for the kept weights only when it is a model (the logistic start), not noise
+    started = (model_cfg.head_init == "logistic" and model_cfg.head_summaries
+               and logistic_head_start(model, data, pos_weight, train_cfg.seed))
     ema = None
     if train_cfg.ema_decay is not None:
         ema = torch.optim.swa_utils.AveragedModel(
             model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(train_cfg.ema_decay), use_buffers=True)
     opt = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     total = schedule_steps or step_budget(len(train), train_cfg, epochs)
-    stop_at = min(steps, total) if steps else total
+    stop_at = total if steps is None else min(steps, total)
     sched: Any = (torch.optim.lr_scheduler.ReduceLROnPlateau(opt, "max", factor=train_cfg.lr_factor,
                                                              patience=train_cfg.lr_patience)
                   if train_cfg.schedule == "plateau" else
                   torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, train_cfg)))
-    if pos_weight is None and train_cfg.loss_weight == "balanced":
-        pos_weight = balanced_pos_weight(train.y)
     weight = None if pos_weight is None else torch.tensor(pos_weight, device=device)
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=weight)
     gen = torch.Generator().manual_seed(train_cfg.seed)
-    data = DeviceWindows(train, device)
     val_data = DeviceWindows(val, device) if val is not None and len(val) else None
     use_pr_auc = (train_cfg.select_on == "val_pr_auc" and val_data is not None
                   and 0 < float(val_data.y.sum()) < len(val_data))
     result = TrainResult({}, train.n_features, device=str(device), schedule_steps=total, pos_weight=pos_weight)
     every = max(1, math.ceil(total / train_cfg.evaluations))
     identity = _run_identity(train, val, model_cfg, train_cfg, pos_weight, (total, stop_at))
-    best, stale, step, spent, started = -math.inf, 0, 0, 0.0, time.perf_counter()
+    best, stale, step, spent, clock = -math.inf, 0, 0, 0.0, time.perf_counter()
     order, pos, running, counted = torch.randperm(len(data), generator=gen), 0, 0.0, 0
     saved = checkpoint.load() if checkpoint is not None else None
     if saved is not None and saved.get("identity") == identity:  # another run's state is never resumed
@@ -288,6 +356,16 @@ def fit_lstm(
         result.history, result.best_epoch, result.best_step = saved["history"], saved["best_epoch"], saved["best_step"]
         result.best_val_pr_auc, result.state_dict = saved["best_val_pr_auc"], saved["best_state"]
     judged = ema if ema is not None else model
+    if started and val_data is not None and not result.history:
+        # Evaluation 0 is the start itself (the logistic baseline): kept unless a trained state beats it.
+        row = {"epoch": 0, "step": 0, "lr": opt.param_groups[0]["lr"]}  # no training loss: no step yet
+        row["val_loss"], row["val_pr_auc"] = _val_score(judged, val_data)
+        result.history.append(row)
+        best = _smoothed(result.history, "val_pr_auc") if use_pr_auc else -row["val_loss"]
+        result.best_epoch, result.best_step, result.best_val_pr_auc = 0, 0, row["val_pr_auc"]
+        result.state_dict = _cpu_state(model)
+        if on_epoch:
+            on_epoch(row)
     while step < stop_at and stale < train_cfg.patience:
         if pos >= len(order):  # a new pass over the training windows
             order, pos = torch.randperm(len(data), generator=gen), 0
@@ -302,7 +380,8 @@ def fit_lstm(
             sched.step()
         if step % every and step < stop_at:
             continue
-        row: dict[str, float] = {"epoch": len(result.history) + 1, "step": step, "loss": running / max(counted, 1),
+        row: dict[str, float] = {"epoch": _trained_rows(result.history) + 1, "step": step,
+                                 "loss": running / max(counted, 1),
                                  "lr": opt.param_groups[0]["lr"]}
         running, counted = 0.0, 0
         if val_data is not None:
@@ -320,8 +399,7 @@ def fit_lstm(
             best, stale = score, 0
             result.best_epoch, result.best_step = row["epoch"], step
             result.best_val_pr_auc = row.get("val_pr_auc", float("nan"))
-            weights = judged.module if ema is not None else model
-            result.state_dict = copy.deepcopy({k: v.detach().cpu() for k, v in weights.state_dict().items()})
+            result.state_dict = _cpu_state(judged.module if ema is not None else model)
         else:
             stale += 1
         if checkpoint is not None:
@@ -332,10 +410,12 @@ def fit_lstm(
                 "order": order, "pos": pos, "best": best, "stale": stale, "history": result.history,
                 "best_epoch": result.best_epoch, "best_step": result.best_step,
                 "best_val_pr_auc": result.best_val_pr_auc, "best_state": result.state_dict,
-                "seconds": spent + time.perf_counter() - started})
+                "seconds": spent + time.perf_counter() - clock})
         if on_epoch:
             on_epoch(row)
-    result.seconds = spent + time.perf_counter() - started
+    if not result.state_dict:  # no step taken and no evaluation: a refit for 0 steps keeps its start
+        result.state_dict = _cpu_state(model)
+    result.seconds = spent + time.perf_counter() - clock
     return result
 
 

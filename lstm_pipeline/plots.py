@@ -79,7 +79,7 @@ def training_curves(histories: dict[int, list[dict[str, float]]], path: Path) ->
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for k, rows in sorted(histories.items()):
         epochs = [r["epoch"] for r in rows]
-        left.plot(epochs, [r["loss"] for r in rows], label=f"fold {k}")
+        left.plot(epochs, [r.get("loss", np.nan) for r in rows], label=f"fold {k}")  # evaluation 0: no loss
         right.plot(epochs, [r.get("val_pr_auc", np.nan) for r in rows], label=f"fold {k}")
     left.set(xlabel="epoch", ylabel="training loss (BCE)", title="Training loss")
     right.set(xlabel="epoch", ylabel="PR-AUC", title="Validation PR-AUC")

@@ -138,7 +138,7 @@ def summary(run_id: str, config: PipelineConfig, loaded: dict, windows: dict, sp
     per_fold = []
     for f, s in zip(folds, split["folds"], strict=True):
         models = {"lstm": f["lstm"], **f["baselines"]["models"]}
-        per_fold.append({**s, "best_epoch": f["trained"]["best_epoch"],
+        per_fold.append({**s, "best_epoch": f["trained"]["best_epoch"], "best_step": f["trained"].get("best_step"),
                          "metrics": {m: {**o["metrics"], "threshold": o["threshold"]} for m, o in models.items()},
                          "episodes": {m: o["episode"] for m, o in models.items() if o.get("episode")}})
     return {
@@ -171,6 +171,21 @@ def verdict(s: dict[str, Any], bold: str = "**") -> str:
             f"{lstm['pr_auc_mean']:.3f} vs {theirs:.3f} ({gain:+.3f}) over {len(s['folds'])} folds.")
 
 
+def start_sentence(s: dict[str, Any]) -> str | None:
+    """How many folds kept the network's logistic start (``model.head_init: logistic``): in those folds training
+    never beat the logistic baseline on validation, and the 'LSTM' scores as that baseline does. None otherwise."""
+    model = s["config"]["model"]
+    if model.get("head_init") != "logistic" or not model.get("head_summaries"):
+        return None
+    kept = [f["fold"] for f in s["folds"] if f.get("best_step") == 0]
+    if not kept:
+        return None
+    which = "every fold" if len(kept) == len(s["folds"]) else f"fold{'s' if len(kept) > 1 else ''} " + \
+        ", ".join(map(str, kept))
+    return (f"The LSTM kept its start, the logistic regression on window summaries, in {which}: there training "
+            "never beat it on validation, so the order of the rows added nothing the summaries did not tell.")
+
+
 def final_sentence(s: dict[str, Any]) -> str | None:
     """The registered model's own numbers on the windows it never trained on, in one line (None if unmeasured)."""
     ev = s.get("final_model", {}).get("evaluation") or {}
@@ -188,8 +203,9 @@ def markdown_summary(s: dict[str, Any]) -> str:
     for name, v in s["aggregate"].items():
         lines.append(f"| {name} | {v['pr_auc_mean']:.3f} ± {v['pr_auc_std']:.3f} | {v['mcc_mean']:.3f} ± "
                      f"{v['mcc_std']:.3f} | {v['roc_auc_mean']:.3f} | {v['brier_mean']:.4f} |")
-    if final_sentence(s):
-        lines += ["", final_sentence(s)]
+    for sentence in (start_sentence(s), final_sentence(s)):
+        if sentence:
+            lines += ["", sentence]
     reg, ml = s["registered_model"], s["mlflow"]
     run = f"[{ml['run_id']}]({ml['run_url']})" if ml.get("run_url") else f"`{ml['run_id']}`"
     lines += ["", f"MLflow run {run} at `{ml['tracking_uri']}`."]

@@ -162,10 +162,11 @@ def scorer_from_tree(tree: dict[str, Any]):
     """Rebuild the ``RareEventScorer`` from ``scorer_tree``'s output: networks from ``lstm_core``, weights loaded
     strictly (a missing or unexpected tensor is an error)."""
     from lstm_core.config import ModelConfig
-    from lstm_core.model import LSTMClassifier
+    from lstm_core.model import LEGACY_HEAD_STATS, LSTMClassifier
     from lstm_core.scoring import RareEventScorer, ScoringSpec
 
-    cfg = ModelConfig.model_validate(tree["model"])
+    # a network saved before head_stats existed read the three legacy statistics
+    cfg = ModelConfig.model_validate({"head_stats": list(LEGACY_HEAD_STATS), **tree["model"]})
     n = int(tree["n_features"])
     members = tree.get("members")
     net = LSTMClassifier(n, cfg) if members is None else [LSTMClassifier(n, cfg) for _ in range(int(members))]

@@ -40,7 +40,9 @@ def log_fold(run_id: str, config: PipelineConfig, k: int, summary: dict, resampl
     tracking.log_metrics(child, report.model_metrics({m: out["metrics"] for m, out in models.items()}))
     tracking.log_metrics(child, report.episode_metric_keys({m: out.get("episode", {}) for m, out in models.items()}))
     tracking.log_curves(child, trained["history"], report.curve_key)
-    tracking.log_metrics(child, {"train/best_epoch": trained["best_epoch"], "train/seconds": trained["seconds"]})
+    # best_step 0: the fold kept its logistic start (training never beat it on validation)
+    tracking.log_metrics(child, {"train/best_epoch": trained["best_epoch"], "train/best_step": trained.get("best_step"),
+                                 "train/seconds": trained["seconds"]})
     tracking.finish_run(child, end_time=ended)
     return child
 
@@ -100,11 +102,12 @@ def final_plan(config: PipelineConfig, folds: list[dict]) -> dict:
     many optimiser steps on the same schedule as the folds' kept weights had; their median threshold is the
     fallback when its own held-out slice cannot choose one. ``final_epochs``: the history rows it will log."""
     trained = [f["trained"] for f in folds]
-    steps = max(1, int(statistics.median(t.get("best_step", t["best_epoch"]) for t in trained)))
-    budget = int(statistics.median(t.get("schedule_steps", steps) for t in trained))
+    # 0 when most folds kept their logistic start: the final model is then that start, fitted on its windows
+    steps = max(0, int(statistics.median(t.get("best_step", t["best_epoch"]) for t in trained)))
+    budget = max(1, int(statistics.median(t.get("schedule_steps", steps) for t in trained)))
     every = max(1, -(-budget // config.train.evaluations))
     return {"final_steps": steps, "final_schedule_steps": max(budget, steps),
-            "final_epochs": max(1, -(-min(steps, budget) // every)),
+            "final_epochs": -(-min(steps, budget) // every),
             "final_threshold": float(statistics.median(f["lstm"]["threshold"] for f in folds))}
 
 

@@ -68,11 +68,11 @@ def test_resumed_run_is_bit_identical_and_trains_only_the_missing_epochs(store, 
     first: list[int] = []
     with pytest.raises(Crash):
         fit_lstm(train, val, NET, TRAIN, checkpoint=ckpt, on_epoch=crash_after(2, first))
-    assert first == [1, 2] and ckpt.load()["epoch"] == 2
+    assert first == [0, 1, 2] and ckpt.load()["epoch"] == 2  # evaluation 0 is the logistic start
     second: list[int] = []
     resumed = fit_lstm(train, val, NET, TRAIN, checkpoint=ckpt, on_epoch=lambda row: second.append(row["epoch"]))
-    assert second == [3, 4]  # epochs 1 and 2 came from the checkpoint
-    assert resumed.history == whole.history and len(whole.history) == 4
+    assert second == [3, 4]  # the start and epochs 1 and 2 came from the checkpoint
+    assert resumed.history == whole.history and len(whole.history) == 5
     assert {r["lr"] for r in whole.history} != {TRAIN.lr}  # the scheduler did cut the rate on the way
     assert (resumed.best_epoch, resumed.best_val_pr_auc) == (whole.best_epoch, whole.best_val_pr_auc)
     assert_same_weights(resumed.state_dict, whole.state_dict)
@@ -98,7 +98,7 @@ def test_checkpoint_of_another_config_is_not_resumed() -> None:
     seen: list[int] = []
     other = TRAIN.model_copy(update={"lr": 5e-3})
     result = fit_lstm(train, val, NET, other, checkpoint=ckpt, on_epoch=lambda row: seen.append(row["epoch"]))
-    assert seen == [1, 2, 3, 4]
+    assert seen == [0, 1, 2, 3, 4]  # from its own start
     assert_same_weights(result.state_dict, fit_lstm(train, val, NET, other).state_dict)
 
 
@@ -117,7 +117,7 @@ def test_balanced_bagging_checkpoints_each_member() -> None:
 
     with pytest.raises(Crash):
         fit_members(train, val, NET, cfg, bag, on_epoch=crash_in_member_2, checkpoint_for=stores.__getitem__)
-    assert first == [(1, 1), (1, 2), (1, 3), (2, 1)]
+    assert first == [(1, 0), (1, 1), (1, 2), (1, 3), (2, 0), (2, 1)]
     second: list[tuple] = []
     resumed = fit_members(train, val, NET, cfg, bag, on_epoch=lambda row: second.append((row["member"], row["epoch"])),
                           checkpoint_for=stores.__getitem__)

@@ -12,7 +12,8 @@ from lstm_core.model import LSTMClassifier
 from lstm_core.train import LSTMWindowModel, fit_lstm, resolve_device, seed_everything
 from lstm_core.windows import WindowSet
 
-TINY = ModelConfig(hidden=8, layers=1, dropout=0.0, augment_noise_std=0.0)
+# the loop's mechanics, from PyTorch's initialisation (the logistic start has tests of its own below)
+TINY = ModelConfig(hidden=8, layers=1, dropout=0.0, augment_noise_std=0.0, head_init="random")
 
 
 def planted(n: int, seed: int, length: int = 8) -> WindowSet:
@@ -52,9 +53,10 @@ def test_same_seed_same_history_and_weights() -> None:
     a = fit_lstm(train, val, cfg, fast(epochs=3, seed=7), on_epoch=seen.append)
     b = fit_lstm(train, val, cfg, fast(epochs=3, seed=7))
     c = fit_lstm(train, val, cfg, fast(epochs=3, seed=8))
-    assert a.history == b.history and len(a.history) == 3
-    assert seen == a.history  # the callback got every epoch's row
-    assert set(a.history[0]) == {"epoch", "step", "loss", "lr", "val_loss", "val_pr_auc"}
+    assert a.history == b.history and len(a.history) == 4  # the logistic start (evaluation 0), then 3 epochs
+    assert seen == a.history  # the callback got every evaluation's row
+    assert set(a.history[0]) == {"epoch", "step", "lr", "val_loss", "val_pr_auc"} and a.history[0]["step"] == 0
+    assert set(a.history[1]) == {"epoch", "step", "loss", "lr", "val_loss", "val_pr_auc"}
     assert a.state_dict.keys() == b.state_dict.keys()
     for k in a.state_dict:
         assert torch.equal(a.state_dict[k], b.state_dict[k]), k

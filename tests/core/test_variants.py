@@ -62,7 +62,9 @@ def test_variant_trains_round_trips_and_scores_identically(kw: dict) -> None:
     cfg = ModelConfig(**{**BASE, **kw})
     train, val, test = planted(64, 0), planted(32, 1), planted(24, 2)
     result = fit_lstm(train, val, cfg, FAST)
-    assert len(result.history) == 2 and np.isfinite(result.history[-1]["loss"])
+    trained = [row for row in result.history if row["step"] > 0]  # evaluation 0: the logistic start, if any
+    assert len(trained) == 2 and np.isfinite(trained[-1]["loss"])
+    assert (result.history[0]["step"] == 0) == cfg.head_summaries
     x = torch.as_tensor(test.gather())  # (B, L, F)
     scorer = RareEventScorer(rebuild_network(result.state_dict, 2, cfg), np.zeros(2), np.ones(2), SPEC)
     with torch.no_grad():
@@ -220,25 +222,48 @@ def test_training_noise_touches_training_windows_only() -> None:
 
 
 def test_window_summaries_by_hand() -> None:
-    from lstm_core.model import window_summaries
+    from lstm_core.model import HEAD_STATS, window_summaries
 
     # one window of 3 rows, 2 features: a = 1, 2, 4 and b = 3, 3, 0
     x = torch.tensor([[[1.0, 3.0], [2.0, 3.0], [4.0, 0.0]]])
     # means 7/3 and 2; lasts 4 and 0; slope = Σ c·x / Σ c² with c = −1, 0, 1: (4 − 1)/2 = 1.5 and (0 − 3)/2 = −1.5,
     # stretched over the window's L − 1 = 2 steps: 3 and −3
     expected = torch.tensor([[7 / 3, 2.0, 4.0, 0.0, 3.0, -3.0]])
-    torch.testing.assert_close(window_summaries(x), expected)
+    torch.testing.assert_close(window_summaries(x), expected)  # the three a network saved before head_stats read
+    # the six, in the baseline's order: last, mean, std (population: a's squared deviations 16/9, 1/9, 25/9 sum to
+    # 42/9, over 3 rows; b's 1, 1, 4 to 6), min, max, change
+    six = torch.tensor([[4.0, 0.0, 7 / 3, 2.0, (42 / 27) ** 0.5, 2.0 ** 0.5, 1.0, 0.0, 4.0, 3.0, 3.0, -3.0]])
+    torch.testing.assert_close(window_summaries(x, HEAD_STATS), six)
+    with pytest.raises(ValueError, match="unknown window statistic 'median'"):
+        window_summaries(x, ("median",))
 
 
 def test_summary_head_reads_the_state_and_the_window_summaries() -> None:
     net = LSTMClassifier(2, ModelConfig(hidden=4, layers=1, dropout=0.0, head_summaries=True)).eval()
-    assert net.head.in_features == 4 + 3 * 2  # the last state, then mean, last and change of each feature
+    assert net.head.in_features == 4 + 6 * 2  # the last state, then last, mean, std, min, max, change per feature
     with torch.no_grad():  # the head reads only feature a's mean (weight 1) and b's change (weight 2), bias 0.5
         net.head.weight.zero_()
-        net.head.weight[0, 4] = 1.0
-        net.head.weight[0, 9] = 2.0
+        net.head.weight[0, 4 + 2] = 1.0
+        net.head.weight[0, 4 + 11] = 2.0
         net.head.bias.fill_(0.5)
         x = torch.tensor([[[1.0, 3.0], [2.0, 3.0], [4.0, 0.0]]])
         assert float(net(x)) == pytest.approx(7 / 3 + 2 * -3.0 + 0.5)
+    three = LSTMClassifier(2, ModelConfig(hidden=4, layers=1, head_stats=["mean", "last", "change"]))
+    assert three.head.in_features == 4 + 3 * 2
     plain = LSTMClassifier(2, ModelConfig(hidden=4, layers=1, head_summaries=False))
     assert plain.head.in_features == 4 and not plain.head_summaries
+
+
+def test_a_scorer_saved_before_head_stats_existed_loads_with_the_three_it_read() -> None:
+    # versions registered before head_stats was a field stored a model config without it; their heads read the
+    # three statistics mean, last, change. Loading must rebuild that head, not today's default six.
+    cfg = ModelConfig(hidden=4, layers=1, head_stats=["mean", "last", "change"])
+    scorer = RareEventScorer(LSTMClassifier(2, cfg).eval(), np.zeros(2), np.ones(2), SPEC)
+    tree = safe_files.scorer_tree(scorer)
+    for key in ("head_stats", "head_init"):
+        del tree["model"][key]
+    loaded = safe_files.scorer_from_tree(tree)
+    assert loaded.network.head_stats == ("mean", "last", "change")
+    x = torch.randn(3, 6, 2)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), scorer(x))

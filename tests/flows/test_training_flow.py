@@ -115,7 +115,10 @@ def test_one_nested_run_per_fold_with_epoch_curves(landed):
         history = client.get_metric_history(child.info.run_id, "train/loss")
         assert [m.step for m in history] == list(range(1, len(history) + 1))
         assert len(history) >= 1
-        assert len(client.get_metric_history(child.info.run_id, "val/pr_auc")) == len(history)
+        # validation has one point more, at step 0: the network's logistic start, before any training step
+        val = sorted(m.step for m in client.get_metric_history(child.info.run_id, "val/pr_auc"))
+        assert val == list(range(len(history) + 1))
+        assert child.data.metrics["train/best_step"] == fold["best_step"]
         assert child.data.params["test.windows"] == str(fold["test"]["windows"])
         assert child.data.metrics["LSTM/pr_auc"] == pytest.approx(fold["metrics"]["lstm"]["pr_auc"])
         assert child.data.metrics["baselines/logistic/pr_auc"] == pytest.approx(fold["metrics"]["logistic"]["pr_auc"])
@@ -142,7 +145,8 @@ def test_summary_reports_every_model_on_the_same_test_windows(landed):
         np.testing.assert_array_equal(theirs["y"], mine["y"])
         assert (len(mine["ends"]), int(mine["y"].sum())) == (fold["test"]["windows"], fold["test"]["positives"])
     assert summary["best_baseline"] in {"prior", "persistence", "logistic", "hgb"}
-    assert summary["final_model"]["epochs"] >= 1
+    # the final model trains for the folds' median best step (0: the folds kept their logistic start)
+    assert summary["final_model"]["steps"] == int(np.median([f["best_step"] for f in summary["folds"]]))
     # the registered model was evaluated on windows it never trained on, and the summary says with which threshold
     final = summary["final_model"]
     assert final["evaluation"]["windows"] > 0 and final["threshold"] == final["evaluation"]["threshold"]
