@@ -167,8 +167,9 @@ def verdict(s: dict[str, Any], bold: str = "**") -> str:
     theirs = s["aggregate"][rival]["pr_auc_mean"]
     gain = lstm["pr_auc_mean"] - theirs
     word = "beats" if gain > 0 else "does not beat"
+    digits = 3 if abs(gain) >= 0.0005 else 4  # a gain that rounds to +0.000 is shown, not hidden
     return (f"The LSTM {bold}{word}{bold} the best baseline ({rival}) on mean test PR-AUC: "
-            f"{lstm['pr_auc_mean']:.3f} vs {theirs:.3f} ({gain:+.3f}) over {len(s['folds'])} folds.")
+            f"{lstm['pr_auc_mean']:.{digits}f} vs {theirs:.{digits}f} ({gain:+.{digits}f}) over {len(s['folds'])} folds.")
 
 
 def start_sentence(s: dict[str, Any]) -> str | None:

@@ -34,3 +34,15 @@ def test_the_summary_says_which_folds_kept_the_logistic_start() -> None:
     assert start_sentence(summary([50, 300])) is None  # training beat the start everywhere
     assert start_sentence(summary([0, 0], head_init="random")) is None  # no logistic start to keep
     assert start_sentence(summary([None, None])) is None  # a summary written before best_step was recorded
+
+
+def test_the_verdict_shows_a_gain_too_small_for_three_decimals() -> None:
+    from lstm_pipeline.report import verdict
+
+    def s(lstm: float, logistic: float) -> dict:
+        return {"aggregate": {"lstm": {"pr_auc_mean": lstm}, "logistic": {"pr_auc_mean": logistic}},
+                "best_baseline": "logistic", "folds": [{}, {}, {}]}
+
+    assert verdict(s(0.9812, 0.9809), bold="") == ("The LSTM beats the best baseline (logistic) on mean test "
+                                                   "PR-AUC: 0.9812 vs 0.9809 (+0.0003) over 3 folds.")
+    assert verdict(s(0.9700, 0.9800), bold="").endswith("0.970 vs 0.980 (-0.010) over 3 folds.")
