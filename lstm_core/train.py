@@ -356,6 +356,17 @@ def fit_lstm(
         result.history, result.best_epoch, result.best_step = saved["history"], saved["best_epoch"], saved["best_step"]
         result.best_val_pr_auc, result.state_dict = saved["best_val_pr_auc"], saved["best_state"]
     judged = ema if ema is not None else model
+
+    def loop_state(row: dict[str, float]) -> dict[str, Any]:
+        """Everything a resumed run needs, after the evaluation ``row``."""
+        return {"identity": identity, "epoch": row["epoch"], "step": step, "model": model.state_dict(),
+                "ema": None if ema is None else ema.state_dict(), "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(), "generator": gen.get_state(), "rng": _rng_states(),
+                "order": order, "pos": pos, "best": best, "stale": stale, "history": result.history,
+                "best_epoch": result.best_epoch, "best_step": result.best_step,
+                "best_val_pr_auc": result.best_val_pr_auc, "best_state": result.state_dict,
+                "seconds": spent + time.perf_counter() - clock}
+
     if started and val_data is not None and not result.history:
         # Evaluation 0 is the start itself (the logistic baseline): kept unless a trained state beats it.
         row = {"epoch": 0, "step": 0, "lr": opt.param_groups[0]["lr"]}  # no training loss: no step yet
@@ -364,6 +375,8 @@ def fit_lstm(
         best = _smoothed(result.history, "val_pr_auc") if use_pr_auc else -row["val_loss"]
         result.best_epoch, result.best_step, result.best_val_pr_auc = 0, 0, row["val_pr_auc"]
         result.state_dict = _cpu_state(model)
+        if checkpoint is not None:
+            checkpoint.save(loop_state(row))
         if on_epoch:
             on_epoch(row)
     while step < stop_at and stale < train_cfg.patience:
@@ -403,14 +416,7 @@ def fit_lstm(
         else:
             stale += 1
         if checkpoint is not None:
-            checkpoint.save({
-                "identity": identity, "epoch": row["epoch"], "step": step, "model": model.state_dict(),
-                "ema": None if ema is None else ema.state_dict(), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(), "generator": gen.get_state(), "rng": _rng_states(),
-                "order": order, "pos": pos, "best": best, "stale": stale, "history": result.history,
-                "best_epoch": result.best_epoch, "best_step": result.best_step,
-                "best_val_pr_auc": result.best_val_pr_auc, "best_state": result.state_dict,
-                "seconds": spent + time.perf_counter() - clock})
+            checkpoint.save(loop_state(row))
         if on_epoch:
             on_epoch(row)
     if not result.state_dict:  # no step taken and no evaluation: a refit for 0 steps keeps its start

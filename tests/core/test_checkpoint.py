@@ -125,3 +125,16 @@ def test_balanced_bagging_checkpoints_each_member() -> None:
     for a, b in zip(resumed, whole, strict=True):
         assert a.history == b.history
         assert_same_weights(a.state_dict, b.state_dict)
+
+
+def test_a_run_killed_right_after_its_logistic_start_resumes_from_it() -> None:
+    train, val = planted(64, 8), planted(24, 9)
+    whole = fit_lstm(train, val, NET, TRAIN)
+    ckpt, first = MemoryCheckpointer(), []
+    with pytest.raises(Crash):
+        fit_lstm(train, val, NET, TRAIN, checkpoint=ckpt, on_epoch=crash_after(0, first))
+    assert first == [0] and ckpt.load()["step"] == 0 and ckpt.load()["best_step"] == 0
+    second: list[int] = []
+    resumed = fit_lstm(train, val, NET, TRAIN, checkpoint=ckpt, on_epoch=lambda row: second.append(row["epoch"]))
+    assert second == [1, 2, 3, 4] and resumed.history == whole.history
+    assert_same_weights(resumed.state_dict, whole.state_dict)
