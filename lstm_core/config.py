@@ -308,9 +308,11 @@ class TrainConfig(_Section):
     lr_patience: int = Field(3, ge=0, description="schedule=plateau: evaluations without improvement before the rate drops.")
     lr_factor: float = Field(0.5, gt=0, lt=1, description="schedule=plateau: factor the rate drops by.")
     select_on: Literal["val_loss", "val_pr_auc"] = Field(
-        "val_loss", description="What early stopping and the kept weights read on the validation slice: its "
-        "(unweighted) loss, or its PR-AUC averaged over the last three evaluations. Either falls back to the "
-        "loss when the slice has no positives.",
+        "val_loss", description="What early stopping and the kept weights read on the validation slice: the "
+        "training loss there (positives weighted as in training: loss_weight or the resampler's pos_weight), or "
+        "its PR-AUC averaged over the last three evaluations. Either falls back to the loss when the slice has "
+        "no positives. The weighted loss over the unweighted one, with the logistic start: Beijing +0.015 "
+        "PR-AUC, C-MAPSS unchanged (benchmarks/README.md, 'The logistic start').",
     )
     ema_decay: float | None = Field(
         None, ge=0, lt=1, description="Weight averaging: validation, the kept weights and the final model use an "

@@ -221,10 +221,11 @@ def logistic_head_start(model: LSTMClassifier, data: DeviceWindows, pos_weight: 
     return True
 
 
-def _val_score(model: nn.Module, val: DeviceWindows) -> tuple[float, float]:
-    """Unweighted BCE and PR-AUC (nan without both classes) of ``model`` on the validation windows."""
+def _val_score(model: nn.Module, val: DeviceWindows, loss_fn: nn.Module) -> tuple[float, float]:
+    """The training loss (``loss_fn``: BCE, positives weighted as in training) and PR-AUC (nan without both
+    classes) of ``model`` on the validation windows."""
     logits = predict_logits(model, val)
-    loss = float(nn.functional.binary_cross_entropy_with_logits(logits, val.y))
+    loss = float(loss_fn(logits, val.y))
     y = val.y.cpu().numpy()
     if 0 < y.sum() < len(y):
         return loss, float(average_precision_score(y, torch.sigmoid(logits).cpu().numpy()))
@@ -370,7 +371,7 @@ def fit_lstm(
     if started and val_data is not None and not result.history:
         # Evaluation 0 is the start itself (the logistic baseline): kept unless a trained state beats it.
         row = {"epoch": 0, "step": 0, "lr": opt.param_groups[0]["lr"]}  # no training loss: no step yet
-        row["val_loss"], row["val_pr_auc"] = _val_score(judged, val_data)
+        row["val_loss"], row["val_pr_auc"] = _val_score(judged, val_data, loss_fn)
         result.history.append(row)
         best = _smoothed(result.history, "val_pr_auc") if use_pr_auc else -row["val_loss"]
         result.best_epoch, result.best_step, result.best_val_pr_auc = 0, 0, row["val_pr_auc"]
@@ -398,7 +399,7 @@ def fit_lstm(
                                  "lr": opt.param_groups[0]["lr"]}
         running, counted = 0.0, 0
         if val_data is not None:
-            row["val_loss"], row["val_pr_auc"] = _val_score(judged, val_data)
+            row["val_loss"], row["val_pr_auc"] = _val_score(judged, val_data, loss_fn)
         result.history.append(row)
         if val_data is None:
             score = float(step)  # no validation: the last weights are the model
