@@ -192,9 +192,13 @@ def final_sentence(s: dict[str, Any]) -> str | None:
     ev = s.get("final_model", {}).get("evaluation") or {}
     if not ev:
         return None
-    return (f"Final model on {ev.get('held_out', 'its held-out slice')} ({ev.get('windows', 0)} windows it never "
-            f"trained on): PR-AUC {ev.get('pr_auc', float('nan')):.3f}, MCC {ev.get('mcc', float('nan')):.3f}, "
-            f"F1 {ev.get('f1', float('nan')):.3f} at threshold {ev.get('threshold', float('nan')):.3f}.")
+    sentence = (f"Final model on {ev.get('held_out', 'its held-out slice')} ({ev.get('windows', 0)} windows it never "
+                f"trained on): PR-AUC {ev.get('pr_auc', float('nan')):.3f}, MCC {ev.get('mcc', float('nan')):.3f}, "
+                f"F1 {ev.get('f1', float('nan')):.3f} at threshold {ev.get('threshold', float('nan')):.3f}.")
+    if ev.get("steps") == 0 and s.get("config", {}).get("model", {}).get("head_init") == "logistic":
+        sentence += (" It took no training step (the folds' median best step is 0): it is its logistic start, "
+                     "the logistic regression on window summaries.")
+    return sentence
 
 
 def markdown_summary(s: dict[str, Any]) -> str:

@@ -46,3 +46,16 @@ def test_the_verdict_shows_a_gain_too_small_for_three_decimals() -> None:
     assert verdict(s(0.9812, 0.9809), bold="") == ("The LSTM beats the best baseline (logistic) on mean test "
                                                    "PR-AUC: 0.9812 vs 0.9809 (+0.0003) over 3 folds.")
     assert verdict(s(0.9700, 0.9800), bold="").endswith("0.970 vs 0.980 (-0.010) over 3 folds.")
+
+
+def test_the_final_sentence_says_when_the_final_model_is_its_logistic_start() -> None:
+    from lstm_pipeline.report import final_sentence
+
+    ev = {"held_out": "the last 20 of 100 entities", "windows": 3513, "pr_auc": 0.985, "mcc": 0.919, "f1": 0.933,
+          "threshold": 0.658, "steps": 0}
+    s = summary([0, 0, 800])
+    s["final_model"] = {"evaluation": ev}
+    assert final_sentence(s).endswith("It took no training step (the folds' median best step is 0): it is its "
+                                      "logistic start, the logistic regression on window summaries.")
+    s["final_model"]["evaluation"] = {**ev, "steps": 650}
+    assert final_sentence(s).endswith("F1 0.933 at threshold 0.658.")
