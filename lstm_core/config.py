@@ -254,8 +254,8 @@ class ModelConfig(_Section):
         default_factory=lambda: ["last", "mean", "std", "min", "max", "change"],
         description="head_summaries: the per-feature window statistics the head reads, in this order: the logistic "
         "baseline's six (change is its least-squares slope stretched over the window). Against the three "
-        "[mean, last, change], with head_init=logistic: Beijing +0.05 PR-AUC, C-MAPSS -0.003 (benchmarks/README.md, "
-        "'The logistic start').",
+        "[mean, last, change] with the same logistic start: Beijing +0.05 PR-AUC, C-MAPSS -0.003, over three seeds "
+        "(benchmarks/README.md, 'The logistic start').",
     )
     head_init: Literal["random", "logistic"] = Field(
         "logistic",
