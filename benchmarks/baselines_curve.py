@@ -3,6 +3,8 @@
     python -m benchmarks.baselines_curve                              # cmapss, beijing, synthetic (minutes)
     python -m benchmarks.baselines_curve --sets cmapss --sizes 5000,all
     python -m benchmarks.baselines_curve --sets synthetic --hgb-full  # also hgb without early stopping
+    python -m benchmarks.baselines_curve --sets synthetic --sizes 500000 --stop-windows 25000,100000,all
+        # hgb stopping early on validation samples of these sizes (hgb_stop_<size>)
 
 It mirrors the training flow's walk-forward on each set (windows, folds, the fold scaler) and, per fold, fits
 logistic and hgb on a stratified sample of each size of the fold's training windows (``all``: every one),
@@ -49,6 +51,16 @@ class FullHGB(HistGBBaseline):
         return model.fit(x, y)
 
 
+def stopping_hgb(size: int | None):
+    """hgb whose early stopping reads a stratified sample of at most ``size`` validation windows (None: all)."""
+
+    class StopHGB(HistGBBaseline):
+        name = f"hgb_stop_{'all' if size is None else size}"
+        stopping_windows = size
+
+    return StopHGB
+
+
 def synthetic(extra: dict[str, Any], rows: int = 1_000_000, features: int = 32, window: int = 24,
               entities: int = 100, folds: int = 2, rate: float = 0.02) -> Bench:
     frame = synthetic_table(rows, features, window, entities, rate)
@@ -92,8 +104,13 @@ def curve(bench: Bench, sizes: list[int | None], models: list[str], log=print) -
             cache.features(sample)
             feature_s = time.perf_counter() - started
             for name in models:
-                model = FullHGB(cfg.train.seed, size, cache) if name == "hgb_full" else make_baseline(
-                    name, cfg.train.seed, size, cache)
+                if name.startswith("hgb_stop_"):
+                    stop = name.removeprefix("hgb_stop_")
+                    model = stopping_hgb(None if stop == "all" else int(stop))(cfg.train.seed, size, cache)
+                elif name == "hgb_full":
+                    model = FullHGB(cfg.train.seed, size, cache)
+                else:
+                    model = make_baseline(name, cfg.train.seed, size, cache)
                 started = time.perf_counter()
                 model.fit(fw.train, fw.val)
                 fit_s = time.perf_counter() - started
@@ -110,7 +127,9 @@ def curve(bench: Bench, sizes: list[int | None], models: list[str], log=print) -
 
 def table(results: dict[str, dict[str, Any]]) -> str:
     """One markdown table: per set and size, each model's PR-AUC (mean ± std over folds) and mean fit seconds."""
-    models = sorted({m for r in results.values() for m in r}, key=["logistic", "hgb", "hgb_full"].index)
+    order = ["logistic", "hgb", "hgb_full"]
+    models = sorted({m for r in results.values() for m in r},
+                    key=lambda m: (order.index(m) if m in order else len(order), m))
     head = "| set | sample | windows | " + " | ".join(f"{m} PR-AUC | {m} fit s" for m in models) + " |"
     lines = [head, "|" + "---|" * (3 + 2 * len(models))]
     for name, res in results.items():
@@ -135,12 +154,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--sizes", default=",".join(SIZES), help="training sample sizes; 'all': every window")
     ap.add_argument("--models", default="logistic,hgb")
     ap.add_argument("--hgb-full", action="store_true", help="also hgb without early stopping (200 iterations)")
+    ap.add_argument("--stop-windows", default=None,
+                    help="also hgb stopping early on a stratified sample of at most this many validation windows, "
+                         "per comma-separated size ('all': every one)")
     ap.add_argument("--synthetic-sizes", default=None, help="sizes for the synthetic set (default: --sizes)")
     ap.add_argument("--rows", type=int, default=1_000_000, help="rows of the synthetic set")
     ap.add_argument("--out", default="benchmarks/baselines_curve.json")
     args = ap.parse_args(argv)
     sizes = [None if s == "all" else int(s) for s in args.sizes.split(",")]
     models = args.models.split(",") + (["hgb_full"] if args.hgb_full else [])
+    models += [f"hgb_stop_{s}" for s in args.stop_windows.split(",")] if args.stop_windows else []
     builders = {"cmapss": cmapss, "beijing": beijing, "synthetic": lambda extra: synthetic(extra, rows=args.rows)}
     results = {}
     for name in args.sets.split(","):

@@ -210,7 +210,8 @@ def logistic_head_start(model: LSTMClassifier, data: DeviceWindows, pos_weight: 
     scaler = StandardScaler().fit(s)
     weight = np.where(y[idx] == 1, 1.0 if pos_weight is None else pos_weight, 1.0)
     weight *= len(weight) / weight.sum()
-    fit = LogisticRegression(max_iter=1000, random_state=seed).fit(scaler.transform(s), y[idx], sample_weight=weight)
+    z = scaler.transform(s, copy=False)  # standardised where they lie: no second 300 MB array on large data
+    fit = LogisticRegression(max_iter=1000, random_state=seed).fit(z, y[idx], sample_weight=weight)
     coef = fit.coef_[0] / scaler.scale_  # (S·F,): logit = coef · s + bias on the unstandardised summaries
     bias = float(fit.intercept_[0] - coef @ scaler.mean_)
     state = model.head.in_features - len(coef)  # the recurrent state's (or attention context's) share

@@ -218,7 +218,13 @@ def test_hgb_stops_early_on_a_stratified_sample_of_a_large_validation_set(cached
     cache = SummaryCache() if cached else None
     if cached:
         cache.shared(val)  # the fold's validation features are already held (logistic scored them first)
-    HistGBBaseline(seed=5, max_train_windows=300, cache=cache).fit(train, val)
+    def hgb(stopping: int | None) -> HistGBBaseline:
+        model = HistGBBaseline(seed=5, max_train_windows=300, cache=cache)
+        model.stopping_windows = stopping
+        return model
+
+    assert HistGBBaseline.stopping_windows == 100_000
+    hgb(300).fit(train, val)
     x_val, y_val, w_val = seen[-1]
     keep = stratified_sample(val.y, 300, seed=5)
     assert len(keep) == 300 and int(y_val.sum()) == round(300 * val.y.mean())  # the base rate is kept
@@ -227,9 +233,9 @@ def test_hgb_stops_early_on_a_stratified_sample_of_a_large_validation_set(cached
     positives = int(train.y[stratified_sample(train.y, 300, seed=5)].sum())
     np.testing.assert_allclose(w_val, np.where(y_val == 1, 300 / (2 * positives), 300 / (2 * (300 - positives))))
     # a validation set no larger than the bound is read whole, as before
-    HistGBBaseline(seed=5, max_train_windows=900, cache=cache).fit(train, val)
+    hgb(900).fit(train, val)
     assert len(seen[-1][1]) == 900
-    HistGBBaseline(seed=5, max_train_windows=None, cache=cache).fit(train, val)
+    hgb(None).fit(train, val)
     np.testing.assert_array_equal(seen[-1][1], val.y)
 
 
