@@ -98,12 +98,15 @@ def _summarise(x: np.ndarray, dtype: type = np.float32) -> np.ndarray:
     return np.concatenate(stats, axis=1).astype(dtype, copy=False)  # (B, 6F)
 
 
-def summary_features(ws: WindowSet, chunk: int = 4096, dtype: type = np.float32) -> np.ndarray:
-    """Per-window summary statistics (n, 6·F) in ``dtype`` (float32: the rows' own precision, half the memory
-    of float64), gathered ``chunk`` windows at a time to bound memory."""
+def summary_features(ws: WindowSet, chunk: int = 4096, dtype: type = np.float32,
+                     store: type | None = None) -> np.ndarray:
+    """Per-window summary statistics (n, 6·F) computed in ``dtype`` (float32: the rows' own precision, half the
+    memory of float64), gathered ``chunk`` windows at a time to bound memory, and stored in ``store`` (default
+    ``dtype``): float32 statistics stored as float64 are bit for bit what upcasting the float32 array gives,
+    without ever holding both."""
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
-    out = np.empty((len(ws), len(SUMMARY_STATS) * ws.n_features), dtype=dtype)
+    out = np.empty((len(ws), len(SUMMARY_STATS) * ws.n_features), dtype=store or dtype)
     for start in range(0, len(ws), chunk):
         stop = min(start + chunk, len(ws))
         out[start:stop] = _summarise(ws.gather(slice(start, stop)), dtype)
@@ -143,10 +146,12 @@ class SummaryCache:
 
     The cache holds at most ``max_bytes`` of features. A window set whose features would not fit is not held:
     each model then summarises it chunk by chunk as it scores (the same probabilities, computed once per model
-    instead of once per fold). At 10M rows a fold's 3.3M test windows alone take 2.5 GB of features.
+    instead of once per fold). At 10M rows a fold's 3.3M test windows alone take 2.5 GB of features, and its
+    0.67M validation windows 0.5 GB: with the 500k-window training sample (0.38 GB) they no longer fit the
+    512 MiB, which kept the baselines task of the 10M-row flow 0.5 GB lower (benchmarks/README.md).
     """
 
-    def __init__(self, chunk: int = 4096, max_bytes: int = 1 << 30) -> None:
+    def __init__(self, chunk: int = 4096, max_bytes: int = 1 << 29) -> None:
         self.chunk = chunk
         self.max_bytes = max_bytes
         self.held_bytes = 0
@@ -170,6 +175,12 @@ class SummaryCache:
         self._features[id(ws)] = (ws, summary_features(ws, self.chunk))
         self.held_bytes += size
         return self._features[id(ws)][1]
+
+    def forget(self, ws: WindowSet) -> None:
+        """Stop holding ``ws``'s features (a model that is their last reader frees them before it fits)."""
+        hit = self._features.pop(id(ws), None)
+        if hit is not None:
+            self.held_bytes -= hit[1].nbytes
 
     def features(self, ws: WindowSet) -> np.ndarray:
         """(n, 6·F) float32 summary features of ``ws``: the held ones, or computed now (and held if they fit)."""
@@ -220,6 +231,10 @@ class _SummaryBaseline:
     def _features(self, ws: WindowSet) -> np.ndarray:
         return self.cache.features(ws) if self.cache is not None else summary_features(ws)
 
+    def _fit_features(self, sample: WindowSet) -> np.ndarray:
+        """The training sample's features as the classifier fits on them (the shared float32 ones here)."""
+        return self._features(sample)
+
     def _fit_model(self, model, x: np.ndarray, y: np.ndarray, val: WindowSet | None):
         return model.fit(x, y)
 
@@ -230,8 +245,8 @@ class _SummaryBaseline:
         self.degenerate = bool(np.all(train.y == train.y[0]))
         sample = self._sample(train)
         self.fitted_on = len(sample)
-        self.model_ = None if self.degenerate else self._fit_model(self._make(), self._features(sample), sample.y,
-                                                                   val)
+        self.model_ = None if self.degenerate else self._fit_model(self._make(), self._fit_features(sample),
+                                                                   sample.y, val)
         return self
 
     def predict_proba(self, windows: WindowSet) -> np.ndarray:
@@ -289,6 +304,15 @@ class HistGBBaseline(_SummaryBaseline):
             validation_fraction=self.validation_fraction, scoring="loss", class_weight="balanced",
             random_state=self.seed,
         )
+
+    def _fit_features(self, sample: WindowSet) -> np.ndarray:
+        """float64, which scikit-learn's boosting converts every input to: the float32 statistics stored as float64
+        straight from the windows, so the fit never holds a float32 array and its float64 copy side by side
+        (at 10M rows, a 500k-window sample is 0.38 and 0.77 GB). The cache's float32 copy of the sample, which
+        logistic read, is forgotten first: the same values, bit for bit, and one more pass over the sample."""
+        if self.cache is not None:
+            self.cache.forget(sample)
+        return summary_features(sample, store=np.float64)
 
     def _fit_model(self, model: HistGradientBoostingClassifier, x: np.ndarray, y: np.ndarray,
                    val: WindowSet | None) -> HistGradientBoostingClassifier:

@@ -262,8 +262,9 @@ def test_one_cache_computes_each_window_set_once(monkeypatch) -> None:
         model = make_baseline(name, seed=0, max_train_windows=1_000, cache=cache).fit(train, val)
         model.predict_proba(val)
         model.predict_proba(test)
-    # the sample (1,000 of the 3,000 training windows), val and test: once each, for both models
-    assert sorted(calls) == [400, 700, 1_000]
+    # val and test once each for both models; the sample (1,000 of the 3,000 training windows) once in float32
+    # for logistic and once more, stored as float64, for hgb, which forgets the float32 copy before it fits
+    assert sorted(calls) == [400, 700, 1_000, 1_000]
 
 
 def test_a_window_set_over_the_cache_budget_is_not_held_and_scores_the_same(monkeypatch) -> None:
@@ -281,13 +282,34 @@ def test_a_window_set_over_the_cache_budget_is_not_held_and_scores_the_same(monk
         for name in ("logistic", "hgb"):
             model = make_baseline(name, seed=0, max_train_windows=1_000, cache=cache).fit(train, val)
             scores[id(cache), name] = (model.predict_proba(val), model.predict_proba(test))
-    assert bounded.held_bytes == 1_400 * per_window <= bounded.max_bytes  # sample 1,000 + val 400, not test 700
-    assert unbounded.held_bytes == 2_100 * per_window
-    # unbounded: 1,000 + 400 + 700 once; bounded: 1,000 + 400 once, then test by each model as it scores
-    assert sorted(calls) == sorted([1_000, 400, 700] + [1_000, 400, 700, 700])
+    # bounded: logistic holds the sample 1,000 and val 400, so it summarises test 700 as it scores; hgb forgets
+    # the sample (it fits on its own float64 copy), and then test fits the budget and is held
+    assert bounded.held_bytes == 1_100 * per_window <= bounded.max_bytes
+    assert unbounded.held_bytes == 1_100 * per_window  # the sample forgotten by hgb, val and test held
+    # the extra 1,000s: hgb's float64 sample, in each cache
+    assert sorted(calls) == sorted([1_000, 400, 700, 1_000] + [1_000, 400, 700, 1_000, 700])
     for name in ("logistic", "hgb"):
         for a, c in zip(scores[id(unbounded), name], scores[id(bounded), name], strict=True):
             np.testing.assert_array_equal(a, c)
+
+
+def test_hgb_fits_on_float64_features_equal_to_the_float32_ones_and_frees_the_shared_copy(monkeypatch) -> None:
+    train, val = planted(3_000, seed=60), planted(400, seed=61)
+    seen: list[np.ndarray] = []
+    real = HistGBBaseline._fit_model
+    monkeypatch.setattr(HistGBBaseline, "_fit_model", lambda self, m, x, y, v: (seen.append(x), real(self, m, x, y, v))[1])
+    cache = SummaryCache()
+    make_baseline("logistic", seed=0, max_train_windows=1_000, cache=cache).fit(train, val)
+    sample = cache.sample(train, 1_000, 0)
+    shared = cache.shared(sample).copy()  # logistic's float32 features of the sample
+    assert cache.held_bytes == shared.nbytes
+    make_baseline("hgb", seed=0, max_train_windows=1_000, cache=cache).fit(train, val)
+    (x,) = seen
+    # what scikit-learn's own conversion of the float32 features would give, without holding both
+    assert x.dtype == np.float64 and x.flags.c_contiguous
+    np.testing.assert_array_equal(x, shared.astype(np.float64))
+    # the sample's float32 copy is gone; what hgb stopped early on, the validation windows, is held
+    assert id(sample) not in cache._features and cache.held_bytes == SummaryCache.nbytes(val)
 
 
 # ---------------------------------------------------------------- label_delay moves persistence
