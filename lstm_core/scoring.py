@@ -179,7 +179,8 @@ def evaluate_held_out(y: np.ndarray, scores: np.ndarray, halves: list[np.ndarray
 
 def fit_final(series: Series, index: WindowIndex, cfg: PipelineConfig, epochs: int | None = None,
               threshold: float | None = None, on_epoch: EpochCallback | None = None, *, steps: int | None = None,
-              schedule_steps: int | None = None, hold_out: float | None = None) -> RareEventScorer:
+              schedule_steps: int | None = None, hold_out: float | None = None,
+              in_place: bool = False) -> RareEventScorer:
     """Refit after the walk-forward and wrap scaler, network(s) and threshold.
 
     The budget: ``steps`` optimiser steps of a ``schedule_steps`` schedule (the folds' median best step and
@@ -191,13 +192,16 @@ def fit_final(series: Series, index: WindowIndex, cfg: PipelineConfig, epochs: i
     for. A held-out slice without both classes cannot choose a threshold: then ``threshold`` (the folds'
     median) is kept and the threshold-free metrics are nan. Without ``hold_out`` it refits on every window
     and keeps ``threshold``; ``scorer.evaluation`` stays empty.
+
+    ``in_place=True`` scales ``series.features`` itself (float32, a copy the caller read for this refit alone and
+    no longer needs unscaled), as ``fold_windows`` does: the refit then holds one row array instead of two.
     """
     length = cfg.window.length
     train_pos, held = np.arange(len(index.ends)), np.zeros(0, np.int64)
     if hold_out:
         train_pos, held = hold_out_split(series, index, cfg.split, hold_out)
     mean, scale = fit_scaler(series.features, index.ends[train_pos], length)
-    rows = scale_rows(series.features, mean, scale)
+    rows = scale_rows(series.features, mean, scale, in_place=in_place)
     res = resample(window_set(rows, index, length, train_pos), cfg.resample, cfg.train.seed)
     results = fit_model(res.windows, None, cfg.model, cfg.train, cfg.resample, res.pos_weight, epochs=epochs,
                         steps=steps, schedule_steps=schedule_steps, on_epoch=on_epoch).results

@@ -124,9 +124,10 @@ def refit_final(windows: dict, config: PipelineConfig, agg: dict) -> str:
     schedule_steps, held_out (words).
     """
     series, index = artifacts.get_series(windows["series_uri"])
+    # the rows were read for this task alone: scaled where they lie, not into a second array
     scorer = fit_final(series, index, config, threshold=agg["final_threshold"],
                        steps=agg.get("final_steps"), schedule_steps=agg.get("final_schedule_steps"),
-                       hold_out=config.split.val_fraction,
+                       hold_out=config.split.val_fraction, in_place=True,
                        on_epoch=lambda row: progress.report("epoch", fold="final", **row))
     ev = scorer.evaluation
     if ev:

@@ -7,7 +7,7 @@ import pytest
 
 from lstm_core.config import DataConfig, ModelConfig, PipelineConfig, SplitConfig, TrainConfig, WindowConfig
 from lstm_core.data import resolve_spec, to_series
-from lstm_core.scoring import evaluate_held_out, fit_final, hold_out_split
+from lstm_core.scoring import evaluate_held_out, fit_final, hold_out_split, score_frame
 from lstm_core.windows import make_windows
 
 TINY = ModelConfig(hidden=4, layers=1, dropout=0.0)
@@ -82,3 +82,19 @@ def test_fit_final_without_hold_out_keeps_the_given_threshold_and_no_evaluation(
     scorer = fit_final(series, make_windows(series, 2), cfg, epochs=1, threshold=0.3)
     assert scorer.threshold == 0.3 and scorer.evaluation == {}
     assert float(scorer.mean[0]) == pytest.approx(2.0)  # every entity: mean of 0 … 4
+
+
+def test_fit_final_in_place_scales_the_callers_rows_and_scores_as_the_copying_path() -> None:
+    df = fleet()
+    cfg = PipelineConfig(data=DataConfig(time_col="t", entity_col="unit", label_col="label", features=["x"]),
+                         window=WindowConfig(length=2), split=SplitConfig(by="entity"), model=TINY, train=QUICK)
+    copied, scaled = (to_series(df, resolve_spec(df, cfg.data)) for _ in range(2))
+    index = make_windows(copied, 2)
+    before = copied.features.copy()
+    a = fit_final(copied, index, cfg, threshold=0.3, steps=1, schedule_steps=4, hold_out=0.2)
+    b = fit_final(scaled, index, cfg, threshold=0.3, steps=1, schedule_steps=4, hold_out=0.2, in_place=True)
+    np.testing.assert_array_equal(copied.features, before)  # the default leaves the caller's rows alone
+    # in place, the caller's rows are the scaled ones: (x − 1.5) / √1.25, the statistics of entities 0 … 3
+    np.testing.assert_allclose(scaled.features, (before - 1.5) / np.sqrt(1.25), rtol=1e-6)
+    assert a.evaluation == b.evaluation and a.threshold == b.threshold
+    np.testing.assert_array_equal(score_frame(a, df)["score"], score_frame(b, df)["score"])
