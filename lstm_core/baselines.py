@@ -140,18 +140,20 @@ def stratified_sample(y: np.ndarray, size: int | None, seed: int) -> np.ndarray 
 class SummaryCache:
     """Summary features computed once per window set and shared by the models that read them.
 
-    One cache per fold: logistic and hgb then fit on the same training sample and score the same validation,
-    calibration and test windows without summarising any window twice. Window sets are recognised by identity
-    (the cache keeps a reference, so an id is never reused while it lives); drop the cache with the fold.
+    One cache per fold: logistic and hgb then fit on the same training sample (each summarises it into its own
+    float64 array, which its fit consumes) and score the same validation, calibration and test windows without
+    summarising any of them twice. Window sets are recognised by identity (the cache keeps a reference, so an
+    id is never reused while it lives); drop the cache with the fold.
 
     The cache holds at most ``max_bytes`` of features. A window set whose features would not fit is not held:
     each model then summarises it chunk by chunk as it scores (the same probabilities, computed once per model
-    instead of once per fold). At 10M rows a fold's 3.3M test windows alone take 2.5 GB of features, and its
-    0.67M validation windows 0.5 GB: with the 500k-window training sample (0.38 GB) they no longer fit the
-    512 MiB, which kept the baselines task of the 10M-row flow 0.5 GB lower (benchmarks/README.md).
+    instead of once per fold). At 10M rows a fold's 3.3M test windows take 2.4 GiB of features and its 0.67M
+    validation windows 488 MiB: neither fits the 256 MiB, so neither sits beside hgb's float64 training
+    sample while it fits. At 512 MiB the validation features were held, and were 0.45 GiB of the 10M-row flow's
+    peak (benchmarks/README.md); every bundled set's window sets still fit.
     """
 
-    def __init__(self, chunk: int = 4096, max_bytes: int = 1 << 29) -> None:
+    def __init__(self, chunk: int = 4096, max_bytes: int = 1 << 28) -> None:
         self.chunk = chunk
         self.max_bytes = max_bytes
         self.held_bytes = 0
@@ -175,12 +177,6 @@ class SummaryCache:
         self._features[id(ws)] = (ws, summary_features(ws, self.chunk))
         self.held_bytes += size
         return self._features[id(ws)][1]
-
-    def forget(self, ws: WindowSet) -> None:
-        """Stop holding ``ws``'s features (a model that is their last reader frees them before it fits)."""
-        hit = self._features.pop(id(ws), None)
-        if hit is not None:
-            self.held_bytes -= hit[1].nbytes
 
     def features(self, ws: WindowSet) -> np.ndarray:
         """(n, 6·F) float32 summary features of ``ws``: the held ones, or computed now (and held if they fit)."""
@@ -232,8 +228,12 @@ class _SummaryBaseline:
         return self.cache.features(ws) if self.cache is not None else summary_features(ws)
 
     def _fit_features(self, sample: WindowSet) -> np.ndarray:
-        """The training sample's features as the classifier fits on them (the shared float32 ones here)."""
-        return self._features(sample)
+        """The training sample's features as the classifier fits on them: float64, which scikit-learn's lbfgs and
+        boosting convert every input to, stored straight from the float32 statistics (bit for bit what upcasting
+        them gives). Each model summarises the sample itself and owns the array, so a fit never holds a float32
+        copy beside its float64 one (at 10M rows, a 500k-window sample is 0.38 and 0.77 GB), and the cache never
+        holds the sample: it would be read by no one after the fit."""
+        return summary_features(sample, store=np.float64)
 
     def _fit_model(self, model, x: np.ndarray, y: np.ndarray, val: WindowSet | None):
         return model.fit(x, y)
@@ -275,6 +275,13 @@ class LogisticBaseline(_SummaryBaseline):
             LogisticRegression(max_iter=1000, class_weight="balanced", random_state=self.seed),
         )
 
+    def _fit_model(self, model: Pipeline, x: np.ndarray, y: np.ndarray, val: WindowSet | None) -> Pipeline:
+        """``x`` is this fit's own array: it is standardised where it lies, not into a second one. Scoring copies
+        again, since it reads the cache's shared features."""
+        model.set_params(standardscaler__copy=False)
+        model.fit(x, y)
+        return model.set_params(standardscaler__copy=True)
+
 
 class HistGBBaseline(_SummaryBaseline):
     """Class-balanced histogram gradient boosting on summary features, stopped early like the LSTM.
@@ -304,15 +311,6 @@ class HistGBBaseline(_SummaryBaseline):
             validation_fraction=self.validation_fraction, scoring="loss", class_weight="balanced",
             random_state=self.seed,
         )
-
-    def _fit_features(self, sample: WindowSet) -> np.ndarray:
-        """float64, which scikit-learn's boosting converts every input to: the float32 statistics stored as float64
-        straight from the windows, so the fit never holds a float32 array and its float64 copy side by side
-        (at 10M rows, a 500k-window sample is 0.38 and 0.77 GB). The cache's float32 copy of the sample, which
-        logistic read, is forgotten first: the same values, bit for bit, and one more pass over the sample."""
-        if self.cache is not None:
-            self.cache.forget(sample)
-        return summary_features(sample, store=np.float64)
 
     def _fit_model(self, model: HistGradientBoostingClassifier, x: np.ndarray, y: np.ndarray,
                    val: WindowSet | None) -> HistGradientBoostingClassifier:

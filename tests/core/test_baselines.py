@@ -262,8 +262,8 @@ def test_one_cache_computes_each_window_set_once(monkeypatch) -> None:
         model = make_baseline(name, seed=0, max_train_windows=1_000, cache=cache).fit(train, val)
         model.predict_proba(val)
         model.predict_proba(test)
-    # val and test once each for both models; the sample (1,000 of the 3,000 training windows) once in float32
-    # for logistic and once more, stored as float64, for hgb, which forgets the float32 copy before it fits
+    # val and test once each for both models; the sample (1,000 of the 3,000 training windows) once per model,
+    # stored as float64 into an array that model's fit owns
     assert sorted(calls) == [400, 700, 1_000, 1_000]
 
 
@@ -276,40 +276,59 @@ def test_a_window_set_over_the_cache_budget_is_not_held_and_scores_the_same(monk
     calls: list[int] = []
     real = b.summary_features
     monkeypatch.setattr(b, "summary_features", lambda ws, *a, **k: (calls.append(len(ws)), real(ws, *a, **k))[1])
-    unbounded, bounded = SummaryCache(), SummaryCache(max_bytes=1_400 * per_window)  # the sample and val fit
+    unbounded, bounded = SummaryCache(), SummaryCache(max_bytes=1_000 * per_window)  # val fits, val + test not
     scores = {}
     for cache in (unbounded, bounded):
         for name in ("logistic", "hgb"):
             model = make_baseline(name, seed=0, max_train_windows=1_000, cache=cache).fit(train, val)
             scores[id(cache), name] = (model.predict_proba(val), model.predict_proba(test))
-    # bounded: logistic holds the sample 1,000 and val 400, so it summarises test 700 as it scores; hgb forgets
-    # the sample (it fits on its own float64 copy), and then test fits the budget and is held
-    assert bounded.held_bytes == 1_100 * per_window <= bounded.max_bytes
-    assert unbounded.held_bytes == 1_100 * per_window  # the sample forgotten by hgb, val and test held
-    # the extra 1,000s: hgb's float64 sample, in each cache
-    assert sorted(calls) == sorted([1_000, 400, 700, 1_000] + [1_000, 400, 700, 1_000, 700])
+    # bounded: val 400 is held, test 700 would pass the budget, so each model summarises it as it scores
+    assert bounded.held_bytes == 400 * per_window <= bounded.max_bytes
+    assert unbounded.held_bytes == 1_100 * per_window  # val and test held; the sample never is
+    # each cache: both models' own float64 sample (1,000), val once; test once unbounded, twice bounded
+    assert sorted(calls) == sorted([1_000, 1_000, 400, 700] + [1_000, 1_000, 400, 700, 700])
     for name in ("logistic", "hgb"):
         for a, c in zip(scores[id(unbounded), name], scores[id(bounded), name], strict=True):
             np.testing.assert_array_equal(a, c)
 
 
-def test_hgb_fits_on_float64_features_equal_to_the_float32_ones_and_frees_the_shared_copy(monkeypatch) -> None:
+@pytest.mark.parametrize("name", ["logistic", "hgb"])
+def test_a_fit_reads_its_own_float64_features_equal_to_the_float32_ones(name: str, monkeypatch) -> None:
+    import sklearn.linear_model
+
     train, val = planted(3_000, seed=60), planted(400, seed=61)
     seen: list[np.ndarray] = []
-    real = HistGBBaseline._fit_model
-    monkeypatch.setattr(HistGBBaseline, "_fit_model", lambda self, m, x, y, v: (seen.append(x), real(self, m, x, y, v))[1])
+    if name == "hgb":
+        real = HistGBBaseline._fit_model
+        monkeypatch.setattr(HistGBBaseline, "_fit_model",
+                            lambda self, m, x, y, v: (seen.append(x.copy()), real(self, m, x, y, v))[1])
+    else:  # what the logistic regression itself receives, after the pipeline's scaler
+        real = sklearn.linear_model.LogisticRegression.fit
+        monkeypatch.setattr(sklearn.linear_model.LogisticRegression, "fit",
+                            lambda self, x, y, **kw: (seen.append(x), real(self, x, y, **kw))[1])
     cache = SummaryCache()
-    make_baseline("logistic", seed=0, max_train_windows=1_000, cache=cache).fit(train, val)
+    model = make_baseline(name, seed=0, max_train_windows=1_000, cache=cache).fit(train, val)
     sample = cache.sample(train, 1_000, 0)
-    shared = cache.shared(sample).copy()  # logistic's float32 features of the sample
-    assert cache.held_bytes == shared.nbytes
-    make_baseline("hgb", seed=0, max_train_windows=1_000, cache=cache).fit(train, val)
     (x,) = seen
-    # what scikit-learn's own conversion of the float32 features would give, without holding both
-    assert x.dtype == np.float64 and x.flags.c_contiguous
-    np.testing.assert_array_equal(x, shared.astype(np.float64))
-    # the sample's float32 copy is gone; what hgb stopped early on, the validation windows, is held
-    assert id(sample) not in cache._features and cache.held_bytes == SummaryCache.nbytes(val)
+    assert x.dtype == np.float64 and x.flags.c_contiguous  # what scikit-learn fits on, without a converted copy
+    float32 = summary_features(sample)
+    if name == "hgb":
+        np.testing.assert_array_equal(x, float32.astype(np.float64))  # the float32 statistics, bit for bit
+    else:  # standardised where they lie: the regression read the very array the scaler scaled
+        wide = float32.astype(np.float64)
+        np.testing.assert_allclose(x, (wide - wide.mean(axis=0)) / wide.std(axis=0), rtol=1e-9, atol=1e-9)
+        assert model.model_.named_steps["standardscaler"].copy  # scoring copies again: it reads shared features
+    # the sample is never held: no one reads it after the fit
+    assert id(sample) not in cache._features
+
+
+def test_logistic_scoring_leaves_the_shared_features_as_they_were() -> None:
+    train, val, test = planted(3_000, seed=62), planted(400, seed=63), planted(700, seed=64)
+    cache = SummaryCache()
+    model = make_baseline("logistic", seed=0, max_train_windows=1_000, cache=cache).fit(train, val)
+    first = model.predict_proba(test)
+    np.testing.assert_array_equal(cache.shared(test), summary_features(test))
+    np.testing.assert_array_equal(model.predict_proba(test), first)
 
 
 # ---------------------------------------------------------------- label_delay moves persistence
