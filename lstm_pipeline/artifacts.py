@@ -89,16 +89,20 @@ def put_windowsets(sets: dict[str, WindowSet], kind: str, rows_from: str | None 
     return workspace.put_arrays(arrays, kind)
 
 
-def get_windowsets(uri: str, held: dict[str, np.ndarray] | None = None
+def get_windowsets(uri: str, held: dict[str, np.ndarray] | None = None, mmap: bool = False
                    ) -> tuple[dict[str, WindowSet], dict[str, np.ndarray]]:
     """The window sets of a file and its extra arrays. ``held`` maps file URIs to rows the caller has
-    already loaded from them, so referenced rows are shared instead of loaded a second time."""
-    arrays = workspace.get_arrays(uri)
+    already loaded from them, so referenced rows are shared instead of loaded a second time.
+
+    ``mmap=True`` maps the rows (and any other large array) read-only instead of reading them, for a stage that
+    only reads windows: it then holds only the pages of the rows its windows cover, and those as page cache the
+    system can reclaim, not as the task's own memory."""
+    arrays = workspace.get_arrays(uri, mmap=mmap)
     if "rows_from" in arrays:
         source = str(arrays.pop("rows_from"))
         arrays["rows"] = (held or {}).get(source)
         if arrays["rows"] is None:
-            arrays["rows"] = workspace.get_array(source, "rows")
+            arrays["rows"] = workspace.get_array(source, "rows", mmap=mmap)
     names = sorted({k[:-5] for k in arrays if k.endswith("_ends")})
     sets = {n: WindowSet(arrays["rows"], arrays[f"{n}_ends"], int(arrays["length"]), arrays[f"{n}_y"],
                          arrays[f"{n}_last_seen"], arrays[f"{n}_synthetic"]) for n in names}

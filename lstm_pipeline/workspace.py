@@ -92,8 +92,13 @@ def _mapped_members(path: Path) -> dict[str, np.ndarray]:
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
-def get_array(uri: str, key: str) -> np.ndarray:
-    """One array of an .npz URI (the others are not read)."""
+def get_array(uri: str, key: str, mmap: bool = False) -> np.ndarray:
+    """One array of an .npz URI (the others are not read); ``mmap=True`` maps it read-only as ``get_arrays``
+    does."""
+    if mmap:
+        mapped = _mapped_members(uri_path(uri))
+        if key in mapped:
+            return mapped[key]
     with np.load(uri_path(uri), allow_pickle=False) as data:
         return data[key]
 

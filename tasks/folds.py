@@ -136,8 +136,10 @@ def evaluate_baselines(fold_uri: str, k: int, config: PipelineConfig) -> dict:
     """Every baseline, fitted on fold k's (unresampled) training windows and scored on its test windows.
 
     The learned ones share one summary-feature cache: each window set's features are computed once, and both
-    fit on the same stratified sample of at most ``evaluate.baseline_max_windows`` training windows."""
-    sets, extra = artifacts.get_windowsets(fold_uri)
+    fit on the same stratified sample of at most ``evaluate.baseline_max_windows`` training windows. The fold's
+    rows are mapped, not read: the baselines only read windows, and the rows no window of theirs covers (a
+    later fold's) never enter memory."""
+    sets, extra = artifacts.get_windowsets(fold_uri, mmap=True)
     labels = RowLabels.from_arrays(extra)
     out, scores = {}, {"y": sets["test"].y, "ends": sets["test"].ends}
     cache = SummaryCache()

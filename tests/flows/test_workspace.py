@@ -163,6 +163,21 @@ def test_windows_over_a_folds_rows_reference_them_instead_of_storing_them_again(
     assert artifacts.get_windowsets(train_uri)[1] == {}  # the reference is not an extra array
 
 
+def test_window_sets_read_mapped_gather_like_ones_read_whole_and_their_rows_are_read_only(home):
+    rows = np.random.default_rng(5).normal(size=(70_000, 4)).astype(np.float32)  # 1.1 MB: mapped
+    fold_uri = artifacts.put_windowsets({"train": _windows(rows, [9, 10, 500]), "test": _windows(rows, [69_999])},
+                                        "fold")
+    train_uri = artifacts.put_windowsets({"train": _windows(rows, [9, 9, 40_000])}, "train", rows_from=fold_uri)
+    for uri in (fold_uri, train_uri):  # rows stored in the file, and rows referenced from another
+        whole, mapped = artifacts.get_windowsets(uri)[0], artifacts.get_windowsets(uri, mmap=True)[0]
+        assert set(mapped) == set(whole)
+        for name, ws in mapped.items():
+            assert not ws.rows.flags.writeable and whole[name].rows.flags.writeable
+            np.testing.assert_array_equal(ws.gather(), whole[name].gather())
+            np.testing.assert_array_equal(ws.y, whole[name].y)
+            np.testing.assert_array_equal(ws.ends, whole[name].ends)
+
+
 def test_the_head_of_a_table_is_read_alone_with_the_same_types(home):
     frame = pd.DataFrame({"machine": pd.Series([f"m{i % 3}" for i in range(50)], dtype=object),
                           "time": pd.date_range("2024-01-01", periods=50, freq="h"), "temp": np.arange(50.0)})
