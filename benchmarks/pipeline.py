@@ -201,6 +201,9 @@ def synthetic_config(args: argparse.Namespace, home: Path):
     path = home / "telemetry.parquet"
     table.to_parquet(path, index=False)
     del table
+    from lstm_pipeline.execution import release_memory
+
+    release_memory()  # Arrow's pool kept the table's conversion: not the flow's memory, so not under its first task
     from lstm_core.config import load_config
 
     cfg = load_config(None, {
