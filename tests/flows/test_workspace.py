@@ -72,14 +72,21 @@ def test_a_table_round_trips_and_the_callers_frame_is_untouched(home):
     assert artifacts.put_table(frame.copy()) == uri
 
 
-TRIM_PROBE = """
-import threading, numpy as np
+RELEASE_PROBE = """
+import gc, threading, numpy as np
 from lstm_pipeline.execution import release_memory
 
 def rss_mb():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * 4096 / 2**20
 
+{stage}
+before = rss_mb()
+release_memory()
+print(before, rss_mb())
+"""
+
+FRAGMENTED = """
 keep = []
 def stage():  # 250 MB in 64 KB blocks, each followed by a small survivor: freed, but fragmented
     blocks = []
@@ -90,42 +97,23 @@ def stage():  # 250 MB in 64 KB blocks, each followed by a small survivor: freed
 worker = threading.Thread(target=stage)
 worker.start()
 worker.join()
-before = rss_mb()
-release_memory()
-print(before, rss_mb())
 """
 
-
-@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads RSS from /proc (Linux)")
-def test_a_finished_stage_gives_its_freed_memory_back():
-    out = subprocess.run([sys.executable, "-c", TRIM_PROBE], capture_output=True, text=True, check=True)
-    before, after = map(float, out.stdout.split())
-    assert before - after > 150, (before, after)
-
-
-CYCLE_PROBE = """
-import gc, numpy as np
-from lstm_pipeline.execution import release_memory
-
-def rss_mb():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * 4096 / 2**20
-
+IN_A_CYCLE = """
 gc.disable()  # as in a large process, where the oldest generation is seldom collected on its own
 def stage():  # 200 MB reachable only from a reference cycle, as a GX context's batch is
     node = {"rows": np.ones(25_000_000)}
     node["self"] = node
 
 stage()
-before = rss_mb()
-release_memory()
-print(before, rss_mb())
 """
 
 
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads RSS from /proc (Linux)")
-def test_a_finished_stage_frees_what_only_a_reference_cycle_still_held():
-    out = subprocess.run([sys.executable, "-c", CYCLE_PROBE], capture_output=True, text=True, check=True)
+@pytest.mark.parametrize("stage", [FRAGMENTED, IN_A_CYCLE], ids=["freed-but-fragmented", "held-by-a-cycle"])
+def test_a_finished_stage_gives_its_memory_back(stage: str):
+    probe = RELEASE_PROBE.replace("{stage}", stage)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     before, after = map(float, out.stdout.split())
     assert before - after > 150, (before, after)
 
