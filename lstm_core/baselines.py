@@ -205,6 +205,7 @@ class _SummaryBaseline:
 
     name = "summary"
     predict_chunk = 65_536
+    fit_dtype: type = np.float32  # what the classifier fits in (lbfgs keeps float32; boosting converts to float64)
 
     def __init__(self, seed: int = 0, max_train_windows: int | None = None, cache: SummaryCache | None = None) -> None:
         self.seed = seed
@@ -228,12 +229,13 @@ class _SummaryBaseline:
         return self.cache.features(ws) if self.cache is not None else summary_features(ws)
 
     def _fit_features(self, sample: WindowSet) -> np.ndarray:
-        """The training sample's features as the classifier fits on them: float64, which scikit-learn's lbfgs and
-        boosting convert every input to, stored straight from the float32 statistics (bit for bit what upcasting
-        them gives). Each model summarises the sample itself and owns the array, so a fit never holds a float32
-        copy beside its float64 one (at 10M rows, a 500k-window sample is 0.38 and 0.77 GB), and the cache never
-        holds the sample: it would be read by no one after the fit."""
-        return summary_features(sample, store=np.float64)
+        """The training sample's features in ``fit_dtype``, the one the classifier fits in: float32 for the
+        logistic regression (scikit-learn's lbfgs keeps it), float64 for boosting (which converts every input),
+        stored straight from the float32 statistics (bit for bit what upcasting them gives). Each model
+        summarises the sample itself and owns the array, so a fit never holds a float32 copy beside a float64
+        one (at 10M rows, a 500k-window sample is 0.37 and 0.73 GiB), and the cache never holds the sample: no
+        one reads it after the fit."""
+        return summary_features(sample, store=self.fit_dtype)
 
     def _fit_model(self, model, x: np.ndarray, y: np.ndarray, val: WindowSet | None):
         return model.fit(x, y)
@@ -300,6 +302,7 @@ class HistGBBaseline(_SummaryBaseline):
     """
 
     name = "hgb"
+    fit_dtype = np.float64
     max_iter = 200
     patience = 30
     validation_fraction = 0.1
