@@ -85,7 +85,7 @@ def window_data(loaded: dict, config: PipelineConfig, run_id: str | None = None,
     if run_id and missing["missing_values"]:
         tracking.log_params(run_id, {f"data.missing.{k}": v for k, v in missing.items() if k != "policy"})
     # the table's feature columns are freed (and handed back) as they are copied
-    series = to_series(rows, spec, consume=True, release=release_memory)
+    series = to_series(rows, spec, consume=True, release=lambda: release_memory(collect=False))  # no cycles here
     del rows
     config, acf = resolve_length(series, config, reads_for)  # window: auto → an integer, from first-block rows only
     if run_id:

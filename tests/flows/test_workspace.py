@@ -136,7 +136,8 @@ def test_every_stage_releases_memory_when_it_ends(monkeypatch):
         assert not t.on_completion_hooks, t.name  # Prefect logs each hook it runs at INFO: none are used
 
     calls = []
-    monkeypatch.setattr(execution, "release_memory", lambda: calls.append(1))
+    monkeypatch.setattr(execution, "release_memory", lambda collect: calls.append(collect))
+    sizes = iter([100 << 20, 110 << 20, 100 << 20, 400 << 20, None, 5 << 20])  # resident bytes at start, end
 
     @execution.releases_memory
     def stage(fail: bool) -> int:
@@ -144,10 +145,12 @@ def test_every_stage_releases_memory_when_it_ends(monkeypatch):
             raise RuntimeError("boom")
         return 7
 
-    assert stage(False) == 7 and calls == [1]
+    monkeypatch.setattr(execution, "resident_bytes", lambda: next(sizes))
+    assert stage(False) == 7 and calls == [False]  # 10 MB more than at its start: no collection
     with pytest.raises(RuntimeError, match="boom"):
         stage(True)
-    assert calls == [1, 1]
+    assert calls == [False, True]  # 300 MB more: reference cycles are collected, and on failure too
+    assert stage(False) == 7 and calls == [False, True, True]  # size unknown (no /proc): always collected
 
 
 def _windows(rows: np.ndarray, ends: list[int], length: int = 3):
