@@ -38,7 +38,6 @@ STAGES = {
     "evaluation": ("evaluate", "baselines", "interpret"),
     "mlflow_logging": ("open-run", "start-run", "log-fold", "aggregate", "register", "gate", "summarise", "finish-run"),
 }
-PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -75,11 +74,11 @@ class RssSampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        with open("/proc/self/statm", encoding="ascii") as statm:
-            while not self._stop.is_set():
-                statm.seek(0)
-                self.samples.append((time.time(), int(statm.read().split()[1]) * PAGE))
-                time.sleep(self.every)
+        from lstm_pipeline.execution import resident_bytes
+
+        while not self._stop.is_set():
+            self.samples.append((time.time(), resident_bytes() or 0))
+            time.sleep(self.every)
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
