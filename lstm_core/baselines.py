@@ -141,7 +141,7 @@ class SummaryCache:
     """Summary features computed once per window set and shared by the models that read them.
 
     One cache per fold: logistic and hgb then fit on the same training sample (each summarises it into its own
-    float64 array, which its fit consumes) and score the same validation, calibration and test windows without
+    array in the dtype its classifier fits in, which its fit consumes) and score the same validation, calibration and test windows without
     summarising any of them twice. Window sets are recognised by identity (the cache keeps a reference, so an
     id is never reused while it lives); drop the cache with the fold.
 
