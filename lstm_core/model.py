@@ -43,7 +43,9 @@ def window_summaries(x: torch.Tensor, stats: tuple[str, ...] | list[str] = LEGAC
         elif stat == "last":
             out.append(x[:, -1])
         elif stat == "std":
-            out.append(x.std(dim=1, correction=0))
+            # two passes, as numpy computes it: torch's own std reduction over the window's steps is about 20x
+            # slower on the CPU (14 ms against 0.7 ms for a (2048, 24, 32) batch: a quarter of a training step)
+            out.append((x - x.mean(dim=1, keepdim=True)).square().mean(dim=1).sqrt())
         elif stat == "min":
             out.append(x.amin(dim=1))
         elif stat == "max":
