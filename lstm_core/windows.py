@@ -6,12 +6,33 @@ however long the window: a full (n, L, F) tensor only exists one batch at a time
 """
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from lstm_core.data import DataError, Series
+
+
+def drop_mapped_pages(rows: np.ndarray) -> bool:
+    """Let go of the resident pages of ``rows`` when they are mapped read-only from a file (a ``np.memmap`` of
+    mode "r", or a view of one); True when they were.
+
+    A stage that maps a fold's rows holds every page its windows touched, counted in its resident size, until
+    the mapping closes. Between reading windows (summarising a training sample, say) and reading them again
+    (scoring), such a stage can drop them: the next read faults them back from the page cache, the same bytes,
+    and the file is never written. Rows in memory, or mapped writable or copy-on-write, are left alone.
+    """
+    base, mapped = rows, None
+    while base is not None and not isinstance(base, mmap.mmap):
+        if isinstance(base, np.memmap) and base.mode == "r":
+            mapped = base
+        base = getattr(base, "base", None)
+    if mapped is None or base is None or not hasattr(mmap, "MADV_DONTNEED"):
+        return False
+    base.madvise(mmap.MADV_DONTNEED)
+    return True
 
 
 @dataclass(frozen=True)

@@ -419,3 +419,35 @@ def test_label_delay_defaults_per_mode_and_refuses_negative() -> None:
     assert DataConfig(label_col="l", label_delay=4).known_after == 4
     with pytest.raises(ValidationError, match="label_delay"):
         DataConfig(label_col="l", label_delay=-1)
+
+
+def _mapped(rows: np.ndarray, path) -> np.ndarray:
+    """``rows`` written to a file and mapped back read-only, as the workspace hands a stage its fold's rows."""
+    np.save(path, rows)
+    return np.load(path, mmap_mode="r").view(np.ndarray)
+
+
+@pytest.mark.parametrize("name", ["logistic", "hgb"])
+def test_a_fit_lets_mapped_rows_go_while_it_fits_and_scores_the_same(name: str, tmp_path, monkeypatch) -> None:
+    """The classifier reads its sample's features only, so rows mapped from a file are dropped from the
+    stage's resident memory while it fits; scoring faults them back, and every probability is the one that
+    rows in memory give."""
+    import lstm_core.baselines as baselines
+
+    train, val, test = planted(3_000, seed=40), planted(400, seed=41), planted(700, seed=42)
+    rows = np.concatenate([train.rows, val.rows, test.rows])
+    offsets = np.cumsum([0, len(train.rows), len(val.rows)])
+    parts = (train, val, test)
+    mapped = _mapped(rows, tmp_path / "rows.npy")
+    on_file = [WindowSet(mapped, ws.ends + off, ws.length, ws.y, ws.last_seen, ws.synthetic)
+               for ws, off in zip(parts, offsets, strict=True)]
+    in_memory = [WindowSet(rows, ws.ends + off, ws.length, ws.y, ws.last_seen, ws.synthetic)
+                 for ws, off in zip(parts, offsets, strict=True)]
+    dropped = []
+    real = baselines.drop_mapped_pages
+    monkeypatch.setattr(baselines, "drop_mapped_pages", lambda r: dropped.append(real(r)))
+    a = make_baseline(name, seed=0, max_train_windows=1_000, cache=SummaryCache()).fit(*on_file[:2])
+    assert dropped == [True]  # once per fit, before the classifier runs
+    b = make_baseline(name, seed=0, max_train_windows=1_000, cache=SummaryCache()).fit(*in_memory[:2])
+    assert dropped == [True, False]  # rows in memory are left alone
+    np.testing.assert_array_equal(a.predict_proba(on_file[2]), b.predict_proba(in_memory[2]))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -254,3 +257,27 @@ def test_from_dense_round_trip() -> None:
     eq(ws.last_seen, [0, 0, 0, 0])  # default
     eq(ws.synthetic, [False, False, True, True])
     eq(ws.subset(np.array([3, 1])).gather(), x[[3, 1]])
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads RSS from /proc (Linux)")
+def test_mapped_rows_drop_their_resident_pages_and_read_back_the_same(tmp_path) -> None:
+    from lstm_core.windows import drop_mapped_pages
+
+    def resident_bytes() -> int:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    rows = np.random.default_rng(0).normal(size=(2_000_000, 16)).astype(np.float32)  # 122 MiB
+    np.save(tmp_path / "rows.npy", rows)
+    mapped = np.load(tmp_path / "rows.npy", mmap_mode="r").view(np.ndarray)  # as the workspace maps a fold's rows
+    before = resident_bytes()
+    assert float(mapped.sum(dtype=np.float64)) == float(rows.sum(dtype=np.float64))  # every page read
+    touched = resident_bytes()
+    assert touched - before > 100 << 20
+    assert drop_mapped_pages(mapped) and drop_mapped_pages(mapped[10:20])  # the array, or any view of it
+    assert touched - resident_bytes() > 100 << 20
+    np.testing.assert_array_equal(mapped, rows)  # faulted back from the file: the same bytes
+
+    assert not drop_mapped_pages(rows)  # in memory: nothing to drop
+    private = np.load(tmp_path / "rows.npy", mmap_mode="c")  # copy-on-write: dropping would lose writes
+    private[0, 0] = 7.0
+    assert not drop_mapped_pages(private) and private[0, 0] == 7.0
