@@ -157,9 +157,14 @@ def run(args: argparse.Namespace) -> dict:
         if stage:
             stages[stage]["seconds"] = round(stages[stage]["seconds"] + end - start, 2)
             stages[stage]["peak_rss_mb"] = max(stages[stage]["peak_rss_mb"], peak)
+    summary = state.result()
     return {
         "stages": stages,
         "tasks": tasks,
+        # test PR-AUC per fold and model, and the final model's: a run's speed is judged with its scores
+        "pr_auc": {model: [round(f["metrics"][model]["pr_auc"], 4) for f in summary["folds"]]
+                   for model in summary["folds"][0]["metrics"]},
+        "final_pr_auc": round((summary["final_model"].get("evaluation") or {}).get("pr_auc", float("nan")), 4),
         "seconds": round(ended - started, 1),
         "overhead": overhead(intervals, started, ended),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
