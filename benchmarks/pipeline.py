@@ -52,6 +52,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--demo", choices=("cmapss", "beijing"), default=None,
                    help="run the demo's flow on its bundled data set instead of a synthetic table (the other "
                         "size and model flags are then ignored: the demo's config is train's defaults)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any dotted config override over the run's config, e.g. train.min_steps=0 (repeatable)")
     return p.parse_args(argv)
 
 
@@ -138,6 +140,10 @@ def run(args: argparse.Namespace) -> dict:
         path = Path(cfg.data.path)
     else:
         cfg, path = synthetic_config(args, home)
+    if args.set:
+        import yaml
+
+        cfg = cfg.with_values({k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)})
     from flows.training import training_pipeline
 
     with RssSampler() as rss:
