@@ -303,7 +303,7 @@ def test_a_fit_reads_its_own_features_in_its_classifiers_dtype_equal_to_the_shar
     if name == "hgb":
         real = HistGBBaseline._fit_model
         monkeypatch.setattr(HistGBBaseline, "_fit_model",
-                            lambda self, m, x, y, v: (seen.append(x.copy()), real(self, m, x, y, v))[1])
+                            lambda self, m, x, y, v, r: (seen.append(x.copy()), real(self, m, x, y, v, r))[1])
     else:  # what the logistic regression itself receives, after the pipeline's scaler
         real = sklearn.linear_model.LogisticRegression.fit
         monkeypatch.setattr(sklearn.linear_model.LogisticRegression, "fit",
